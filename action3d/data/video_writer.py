@@ -1,0 +1,109 @@
+"""Write uint8 RGB frames to a video file with PyAV (H.264 MP4 by default).
+
+Used by the synthetic dataset, by `data prepare` (through `VideoEncoder`) and by the tests, which
+need videos with B-frames, a shifted first timestamp, variable frame rate and short keyframe
+intervals to prove that the reader is frame-exact.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import av
+import numpy as np
+
+from action3d.errors import Action3dError
+
+# Fine time base for videos whose timestamps are not a multiple of 1/fps (the MPEG-TS clock).
+_VFR_TIME_BASE = Fraction(1, 90000)
+
+
+class VideoEncoder:
+    """A streaming encoder: open, `write` frames one by one, `close` (or use `with`).
+
+    Frames are either uint8 RGB arrays (H, W, 3) or `av.VideoFrame`s (any pixel format; they are
+    converted to `pix_fmt` by the encoder's scaler). `pts` is in units of `time_base`; by default
+    frame i gets pts i in a 1/fps time base.
+    """
+
+    def __init__(self, path: str | Path, *, width: int, height: int, fps: float = 25,
+                 codec: str = "libx264", gop: int | None = None, bframes: int = 0,
+                 crf: int | None = None, pix_fmt: str = "yuv420p",
+                 time_base: Fraction | None = None, container_format: str | None = None):
+        if pix_fmt in ("yuv420p", "nv12") and (width % 2 or height % 2):
+            raise Action3dError(f"{path}: {pix_fmt} needs an even width and height, got {width}x{height}")
+        rate = Fraction(fps).limit_denominator(100_000)
+        self.time_base = time_base or 1 / rate
+        self.path = str(path)
+        self._container = av.open(self.path, mode="w", format=container_format)
+        options = {} if crf is None else {"crf": str(crf)}
+        self._stream = self._container.add_stream(codec, rate=rate, options=options)
+        self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, pix_fmt
+        ctx = self._stream.codec_context
+        ctx.time_base = self.time_base
+        ctx.max_b_frames = bframes
+        if gop is not None:
+            ctx.gop_size = gop
+            if codec == "libx264":  # a fixed keyframe interval: no early keyframes on scene cuts
+                ctx.options = {**options, "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        self._count = 0
+
+    def write(self, frame: np.ndarray | av.VideoFrame, *, pts: int | None = None) -> None:
+        if not isinstance(frame, av.VideoFrame):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        frame.pts = self._count if pts is None else pts
+        frame.time_base = self.time_base
+        frame.pict_type = av.video.frame.PictureType.NONE  # let the encoder choose I/P/B
+        self._container.mux(self._stream.encode(frame))
+        self._count += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))  # flush delayed (B-)frames
+        finally:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> "VideoEncoder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _as_frames_array(frames) -> np.ndarray:
+    array = frames.numpy() if hasattr(frames, "numpy") else np.asarray(frames)  # torch or numpy
+    if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8 or len(array) == 0:
+        raise Action3dError(
+            f"write_video: frames must be a non-empty uint8 array (T, H, W, 3), "
+            f"got dtype {array.dtype} shape {tuple(array.shape)}")
+    return array
+
+
+def write_video(path, frames, *, fps: float = 25, codec: str = "libx264", gop: int | None = None,
+                bframes: int = 0, crf: int | None = None, pix_fmt: str = "yuv420p",
+                timestamps: Sequence[float] | None = None, start_time: float = 0.0) -> None:
+    """Encode `frames` (uint8 (T, H, W, 3) RGB, numpy or torch) into `path`.
+
+    gop: keyframe interval in frames (None: the codec's default). bframes: maximum consecutive
+    B-frames. crf: x264 quality (None: the codec's default). timestamps: per-frame presentation
+    times in seconds, for variable frame rate; start_time shifts every timestamp (a file whose
+    first frame is not at 0).
+    """
+    array = _as_frames_array(frames)
+    _, height, width, _ = array.shape
+    if timestamps is not None and len(timestamps) != len(array):
+        raise Action3dError(f"write_video: {len(timestamps)} timestamps for {len(array)} frames")
+    exact = timestamps is None and start_time == 0
+    time_base = None if exact else _VFR_TIME_BASE
+    with VideoEncoder(path, width=width, height=height, fps=fps, codec=codec, gop=gop,
+                      bframes=bframes, crf=crf, pix_fmt=pix_fmt, time_base=time_base) as encoder:
+        for i, frame in enumerate(array):
+            if exact:
+                encoder.write(frame)
+                continue
+            seconds = (i / fps if timestamps is None else timestamps[i]) + start_time
+            encoder.write(frame, pts=round(seconds / _VFR_TIME_BASE))
