@@ -24,8 +24,8 @@ COMMANDS = {
     "train": ("train a model (default: the tiny model on the built-in synthetic dataset)", "action3d.engine.train:run"),
     "eval": ("evaluate a checkpoint: multi-view top-1/top-5 report (ckpt=PATH)", "action3d.engine.evaluate:run"),
     "predict": ("top-5 classes for a video or a folder of videos (ckpt=PATH video=PATH)", "action3d.engine.predict:run"),
-    "data": ("dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR", "action3d.data.commands:run"),
-    "info": ("model summary: per-stage shapes, parameters, GFLOPs (model=... input=[C,T,H,W])", "action3d.models.info:run"),
+    "data": ("dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR", "action3d.commands.data:run"),
+    "info": ("model summary: per-stage shapes, parameters, GFLOPs (model=... input=[C,T,H,W])", "action3d.commands.info:run"),
 }
 
 # Hydra flags that take a value, and flags after which nothing is run (no validation needed).
@@ -100,7 +100,7 @@ def _rank_overrides(command: str) -> List[str]:
     The trainer broadcasts rank 0's directory, so all ranks share one run directory.
     """
     rank = int(os.environ.get("RANK", "0"))
-    if rank == 0 or command != "train":
+    if rank == 0 or command not in ("train", "eval"):
         return []
     scratch = tempfile.mkdtemp(prefix=f"action3d-rank{rank}-")
     return [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra/job_logging=disabled",

@@ -40,6 +40,7 @@ class ModelConfig:
     non_local: List[Any] = field(default_factory=lambda: [0, 0, 0, 0])  # like inflate
     non_local_mode: str = "embedded_gaussian"  # embedded_gaussian | dot_product
     non_local_sub_sample: bool = False
+    non_local_use_scale: bool = False     # embedded_gaussian: divide affinities by sqrt(C')
     norm_eval: bool = False
     with_cp: bool = False
     zero_init_residual: bool = True

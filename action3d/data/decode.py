@@ -1,0 +1,272 @@
+"""Frame-exact random access to video frames with PyAV.
+
+`VideoReader(path).read(indices)` returns the frames at the given frame indices as uint8
+(C, T, H, W), identical to the same frames of a full sequential decode (`read_all_frames`).
+
+Frame index = presentation order. At open we demux the video stream once (no decoding, about a
+millisecond for a 10 s clip) and keep the sorted packet timestamps: index i is the i-th smallest
+pts. That is exact for B-frames (decode order != presentation order), a non-zero first timestamp
+and variable frame rate, where `index / fps` is not. The keyframe timestamps from the same pass
+tell where each read must start: seek to the last keyframe at or before the first wanted frame,
+decode forward, convert only the wanted frames, and seek again instead of decoding through a
+stretch of unwanted frames. A seek that lands after the wanted frame (container indexes that
+disagree with the packets) is detected from the first packet and retried further back.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import av
+import numpy as np
+import torch
+from av.video.reformatter import VideoReformatter
+
+from action3d.errors import Action3dError
+
+# Seek forward instead of decoding through when at least this many unwanted frames lie between
+# the current position and the next wanted frame's keyframe (a seek costs about one frame).
+MIN_FRAMES_SKIPPED_BY_SEEK = 2
+
+
+class DecodeError(Action3dError):
+    """A video that cannot be read: missing, empty, truncated, not a video, no decodable frames."""
+
+
+def output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) after scaling the shorter side to `short_side`, keeping the aspect ratio."""
+    if short_side is None:
+        return width, height
+    if short_side <= 0:
+        raise Action3dError(f"short_side must be a positive number of pixels, got {short_side}")
+    scale = short_side / min(width, height)
+    if width <= height:
+        return short_side, max(1, round(height * scale))
+    return max(1, round(width * scale)), short_side
+
+
+def _open(path: str, threads: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open `path` and return its first video stream, decoding with `threads` threads."""
+    file = Path(path)
+    if not file.is_file():
+        raise DecodeError(f"{path}: no such file")
+    if file.stat().st_size == 0:
+        raise DecodeError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(path, mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise DecodeError(f"{path}: not a readable video file ({_reason(error)})") from None
+    if not container.streams.video:
+        container.close()
+        raise DecodeError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    for other in container.streams:
+        if other.index != stream.index:
+            other.discard = av.stream.Discard.all  # the demuxer skips audio/subtitle packets
+    stream.codec_context.thread_count = threads
+    stream.codec_context.thread_type = "SLICE" if threads == 1 else "AUTO"
+    return container, stream
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return " ".join(str(text).split()) or type(error).__name__
+
+
+class _StreamIndex:
+    """Presentation-order timestamps of every frame and of every keyframe, from one demux pass."""
+
+    def __init__(self, container, stream, path: str):
+        pts, key_pts = [], []
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:  # flush packet / cut by an edit list
+                    continue
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    key_pts.append(packet.pts)
+        except av.error.FFmpegError as error:
+            if not pts:
+                raise DecodeError(f"{path}: unreadable packets ({_reason(error)})") from None
+            # truncated: keep the frames before the damage, as a sequential decode would
+        if not pts:
+            raise DecodeError(f"{path}: no video frames")
+        # Packets without timestamps (raw streams, some AVIs) leave only sequential decoding.
+        self.exact = None not in pts and len(set(pts)) == len(pts) and bool(key_pts)
+        self.pts = np.sort(np.array(pts, dtype=np.int64)) if self.exact else None
+        self.key_pts = np.sort(np.array(key_pts, dtype=np.int64)) if self.exact else None
+        self.num_packets = len(pts)
+
+    def keyframe_before(self, pts: int) -> int:
+        """Index into key_pts of the last keyframe at or before `pts` (0 when none is)."""
+        return max(0, int(np.searchsorted(self.key_pts, pts, side="right")) - 1)
+
+
+class VideoReader:
+    """Random access to the frames of one video; open once, `read` many clips.
+
+    short_side: scale frames so that their shorter side has this many pixels (inside libswscale,
+    on the YUV planes, together with the RGB conversion). threads: decoder threads (1 per
+    data-loader worker is the right default; more helps only a single-process reader).
+    """
+
+    def __init__(self, path: str | Path, *, short_side: int | None = None, threads: int = 1):
+        self.path = str(path)
+        self._threads = threads
+        self._container, self._stream = _open(self.path, threads)
+        try:
+            self._index = _StreamIndex(self._container, self._stream, self.path)
+            context = self._stream.codec_context
+            if not context.width or not context.height:
+                raise DecodeError(f"{self.path}: video stream has no frame size")
+            self.width, self.height = output_size(context.width, context.height, short_side)
+            self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
+            self.num_frames = self._index.num_packets
+            if not self._index.exact:
+                self.num_frames = sum(1 for _ in self._frames_from_start())
+                if self.num_frames == 0:
+                    raise DecodeError(f"{self.path}: no decodable frames")
+        except BaseException:
+            self.close()
+            raise
+        self._reformatter = VideoReformatter()
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        """Frames at `indices` (any order, repeats allowed) as uint8 (C, T, H, W)."""
+        if self._container is None:
+            raise DecodeError(f"{self.path}: reader is closed")
+        wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(wanted) == 0:
+            raise DecodeError(f"{self.path}: no frame indices given")
+        bad = wanted[(wanted < 0) | (wanted >= self.num_frames)]
+        if len(bad):
+            raise DecodeError(f"{self.path}: frame index {int(bad[0])} out of range "
+                              f"0..{self.num_frames - 1}")
+        unique, position = np.unique(wanted, return_inverse=True)  # sorted, and where each goes
+        frames = np.empty((len(unique), self.height, self.width, 3), dtype=np.uint8)  # (U, H, W, C)
+        try:
+            if self._index.exact:
+                self._decode_by_pts(self._index.pts[unique], frames)
+            else:
+                self._decode_by_count(unique, frames)
+        except av.error.FFmpegError as error:
+            raise DecodeError(f"{self.path}: decoding failed ({_reason(error)})") from None
+        clip = torch.from_numpy(frames).permute(3, 0, 1, 2)  # (C, U, H, W) view
+        return torch.index_select(clip, 1, torch.from_numpy(position.reshape(-1)))  # (C, T, H, W)
+
+    def close(self) -> None:
+        if getattr(self, "_container", None) is not None:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    # -- decoding -------------------------------------------------------------------------------
+
+    def _convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
+        """Scale (in YUV) and convert to RGB in one libswscale call, into `out` (H, W, 3)."""
+        rgb = self._reformatter.reformat(frame, width=self.width, height=self.height,
+                                         format="rgb24")
+        out[...] = rgb.to_ndarray()  # a view of the frame's buffer: copy it out
+
+    def _decode_by_pts(self, wanted_pts: np.ndarray, out: np.ndarray) -> None:
+        """Fill out[i] with the frame whose pts is wanted_pts[i] (sorted, unique)."""
+        index, done = self._index, 0
+        while done < len(wanted_pts):
+            keyframe = index.keyframe_before(int(wanted_pts[done]))
+            done = self._decode_run(keyframe, wanted_pts, done, out)
+
+    def _decode_run(self, keyframe: int, wanted_pts: np.ndarray, done: int, out: np.ndarray) -> int:
+        """Decode from `keyframe` on, filling wanted frames; return how many are done when the
+        next one is better reached by a new seek (or when all are)."""
+        index = self._index
+        for packet in self._seek(keyframe, int(wanted_pts[done])):
+            for frame in packet.decode():
+                pts = frame.pts
+                if pts is None or pts < wanted_pts[done]:
+                    continue  # before the first wanted frame (or leading B-frames of an open GOP)
+                if pts > wanted_pts[done]:
+                    self._missing(wanted_pts[done])
+                self._convert(frame, out[done])
+                done += 1
+                if done == len(wanted_pts):
+                    return done
+                next_key = index.key_pts[index.keyframe_before(int(wanted_pts[done]))]
+                skipped = np.searchsorted(index.pts, next_key) - np.searchsorted(index.pts, pts) - 1
+                if skipped >= MIN_FRAMES_SKIPPED_BY_SEEK:
+                    return done
+        self._missing(wanted_pts[done])
+
+    def _seek(self, keyframe: int, first_wanted_pts: int) -> Iterator[av.Packet]:
+        """Packets from a keyframe at or before `first_wanted_pts`; further back if a seek lands
+        late; from the start of the file as the last resort."""
+        for candidate in range(keyframe, -1, -1):
+            self._container.seek(int(self._index.key_pts[candidate]), stream=self._stream,
+                                 backward=True)
+            packets = self._container.demux(self._stream)
+            first = next((p for p in packets if p.is_keyframe or p.size == 0), None)
+            if first is None or first.size == 0:
+                continue  # landed at the end of the stream
+            if first.pts is not None and first.pts <= first_wanted_pts:
+                yield first
+                yield from packets
+                return
+        yield from self._reopen()
+
+    def _reopen(self) -> Iterator[av.Packet]:
+        """Start over from the first packet, exactly like a sequential decode."""
+        self._container.close()
+        self._container, self._stream = _open(self.path, self._threads)
+        yield from self._container.demux(self._stream)
+
+    def _frames_from_start(self) -> Iterator[av.VideoFrame]:
+        for packet in self._reopen():
+            yield from packet.decode()
+
+    def _decode_by_count(self, wanted: np.ndarray, out: np.ndarray) -> None:
+        """Fallback for streams without usable timestamps: decode from the start and count."""
+        done = 0
+        for number, frame in enumerate(self._frames_from_start()):
+            while done < len(wanted) and wanted[done] == number:
+                self._convert(frame, out[done])
+                done += 1
+            if done == len(wanted):
+                return
+        raise DecodeError(f"{self.path}: frame {int(wanted[done])} could not be decoded")
+
+    def _missing(self, pts) -> None:
+        frame = int(np.searchsorted(self._index.pts, pts))
+        raise DecodeError(f"{self.path}: frame {frame} (pts {int(pts)}) could not be decoded")
+
+
+def read_all_frames(path: str | Path, *, short_side: int | None = None) -> torch.Tensor:
+    """Every frame of the video, decoded sequentially from the start, as uint8 (C, T, H, W).
+
+    The reference that `VideoReader.read` must match; also handy for short videos.
+    """
+    path = str(path)
+    container, stream = _open(path, threads=1)
+    reformatter, frames = VideoReformatter(), []
+    try:
+        width, height = output_size(stream.codec_context.width, stream.codec_context.height,
+                                    short_side)
+        for frame in container.decode(stream):
+            rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24")
+            frames.append(rgb.to_ndarray().copy())  # (H, W, 3)
+    except av.error.FFmpegError as error:
+        if not frames:
+            raise DecodeError(f"{path}: decoding failed ({_reason(error)})") from None
+    finally:
+        container.close()
+    if not frames:
+        raise DecodeError(f"{path}: no decodable frames")
+    return torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).contiguous()  # (C, T, H, W)

@@ -1,0 +1,114 @@
+"""Evaluation metrics from per-video rows, and the files of an eval directory.
+
+Files: report.json (metrics and run facts), per_class.csv, confusion.png, and a printed table.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+
+from action3d.engine.metrics import confusion_matrix, per_class_accuracy, topk_correct
+
+
+def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str, Any]:
+    """Video-level top-1/top-5, clip-level top-1, mean class accuracy, per-class accuracy, confusion."""
+    good = [r for r in rows if r["label"] >= 0]
+    if not good:
+        return {"top1": None, "top5": None, "clip_top1": None, "mean_class_accuracy": None,
+                "per_class_accuracy": [], "confusion": []}
+    scores = torch.stack([r["scores"] for r in good])                     # (N, K)
+    labels = torch.tensor([r["label"] for r in good])
+    k5 = min(5, num_classes)
+    hits = topk_correct(scores, labels, ks=(1, k5))
+    confusion = confusion_matrix(scores.argmax(dim=1), labels, num_classes)
+    recall = per_class_accuracy(confusion)
+    present = ~recall.isnan()
+    clip_hits = sum(r["view_hits"] for r in good)
+    clip_total = sum(r["views"] for r in good)
+    return {
+        "top1": hits[1].float().mean().item(),
+        "top5": hits[k5].float().mean().item(),
+        "top5_k": k5,
+        "clip_top1": clip_hits / clip_total,
+        "mean_class_accuracy": recall[present].mean().item(),
+        "per_class_accuracy": [None if math.isnan(v) else v for v in recall.tolist()],
+        "per_class_support": confusion.sum(dim=1).tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+def summary_table(report: Dict[str, Any]) -> str:
+    m = report["metrics"]
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:6.2f}%"
+
+    views = report["views"]
+    lines = [
+        f"checkpoint          {report['checkpoint']}",
+        f"videos              {report['num_videos']} scored, {report['num_failed']} unreadable (excluded)",
+        f"views per video     {views['num_clips']} clips x {views['num_crops']} crops, average={views['average']}",
+        f"video top-1         {pct(m['top1'])}",
+        f"video top-{m.get('top5_k', 5):<2}        {pct(m['top5'])}",
+        f"clip top-1          {pct(m['clip_top1'])}",
+        f"mean class accuracy {pct(m['mean_class_accuracy'])}",
+    ]
+    if report.get("throughput_videos_per_s"):
+        lines.append(f"throughput          {report['throughput_videos_per_s']:.1f} videos/s")
+    return "\n".join(lines)
+
+
+def write_report(report: Dict[str, Any], rows: List[Dict[str, Any]], classes: List[str], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps({**report, "classes": classes}, indent=2))
+    m = report["metrics"]
+    with open(out_dir / "per_class.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class_index", "class_name", "videos", "accuracy"])
+        for i, name in enumerate(classes):
+            support = m["per_class_support"][i] if m.get("per_class_support") else 0
+            acc = m["per_class_accuracy"][i] if m["per_class_accuracy"] else None
+            writer.writerow([i, name, support, "" if acc is None else f"{acc:.6f}"])
+    if m["confusion"]:
+        plot_confusion(torch.tensor(m["confusion"]), classes, out_dir / "confusion.png")
+    print(summary_table(report))
+    if report["failed_videos"]:
+        print("unreadable videos (excluded):")
+        for item in report["failed_videos"]:
+            print(f"  {item['path']}: {item['reason']}")
+    print(f"report: {out_dir / 'report.json'}", flush=True)
+
+
+def plot_confusion(confusion: torch.Tensor, classes: List[str], path: Path) -> None:
+    """Row-normalised confusion matrix; figure and fonts scale so ~100 classes stay readable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(classes)
+    rows = confusion.double() / confusion.sum(dim=1, keepdim=True).clamp(min=1)
+    side = min(40.0, max(6.0, 0.22 * k + 3))
+    font = max(4.0, min(10.0, 360.0 / max(k, 1)))
+    fig, ax = plt.subplots(figsize=(side, side), dpi=100)
+    image = ax.imshow(rows.numpy(), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), labels=classes, rotation=90, fontsize=font)
+    ax.set_yticks(range(k), labels=classes, fontsize=font)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if confusion[i, j]:
+                    ax.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=font,
+                            color="white" if rows[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    ax.set_title("confusion matrix (rows: true class, normalised)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

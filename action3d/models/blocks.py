@@ -1,0 +1,165 @@
+"""Residual blocks of the 3D ResNets and their shortcuts.
+
+Module names follow mmaction2/mmcv (`conv1.conv`, `conv1.bn`, `downsample.conv`, ...) so that
+mmaction2 checkpoints load by name and 2D ImageNet weights map one-to-one (see models/weights*.py).
+Blocks take the same keyword arguments so a stage builder can use either kind.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from torch import nn
+
+from action3d.models.conv import ConvBNAct
+from action3d.models.nonlocal_block import NonLocal3d
+
+
+class ShortcutA(nn.Module):
+    """Hara et al.'s parameter-free shortcut: strided identity, new channels zero-filled."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: Tuple[int, int, int]) -> None:
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(f"shortcut_type 'A' cannot reduce channels ({in_channels} -> "
+                             f"{out_channels}); use shortcut_type 'B'")
+        self.extra_channels = out_channels - in_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        st, sh, sw = self.stride
+        x = x[:, :, ::st, ::sh, ::sw]  # same sizes as a kernel-1 conv with this stride
+        # F.pad's pairs run from the last dim backwards: (W, H, T, C).
+        return F.pad(x, (0, 0, 0, 0, 0, 0, 0, self.extra_channels))
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, extra_channels={self.extra_channels}"
+
+
+def make_downsample(in_channels: int, out_channels: int, stride: Tuple[int, int, int], *,
+                    shortcut_type: str = "B", advanced: bool = False) -> nn.Module:
+    """The shortcut of a block whose output differs from its input in size or channels.
+
+    'B': 1x1x1 conv (strided) + BN. `advanced` (mmdet's avg_down, ResNet-D): average-pool first,
+    then an unstrided 1x1x1 conv, so no input position is skipped. 'A': see `ShortcutA`.
+    """
+    if shortcut_type == "A":
+        return ShortcutA(in_channels, out_channels, stride)
+    if advanced:
+        # Identity in place of a stride-1 pool keeps the names (`downsample.1.conv`) uniform.
+        pool = (nn.AvgPool3d(kernel_size=stride, stride=stride, ceil_mode=True,
+                             count_include_pad=False) if stride != (1, 1, 1) else nn.Identity())
+        return nn.Sequential(pool, ConvBNAct(in_channels, out_channels, 1, act=False))
+    return ConvBNAct(in_channels, out_channels, 1, stride=stride, act=False)
+
+
+class _ResidualBlock(nn.Module):
+    """Shared forward: residual branch (+ optional checkpointing), add, ReLU, non-local."""
+
+    expansion = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.with_cp = False
+        self.downsample: Optional[nn.Module] = None
+        self.non_local_block: Optional[nn.Module] = None
+        self.relu = nn.ReLU(inplace=True)
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def last_bn(self) -> nn.BatchNorm3d:
+        raise NotImplementedError
+
+    def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.residual(x) + identity
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, T, H, W)
+        if self.with_cp and torch.is_grad_enabled():
+            # Recomputed in backward: saves activations of the whole block. Note that BN running
+            # statistics get a second update during recomputation (as in mmaction2/mmdet).
+            out = cp.checkpoint(self._inner_forward, x, use_reentrant=False)
+        else:
+            out = self._inner_forward(x)
+        out = self.relu(out)
+        if self.non_local_block is not None:
+            out = self.non_local_block(out)
+        return out
+
+
+class BasicBlock3d(_ResidualBlock):
+    """Two 3x3 convs; inflated: 3x3x3 + 3x3x3, not inflated: 1x3x3 + 1x3x3.
+
+    The stride sits on the first conv whatever the style (a basic block has no 1x1 conv).
+    """
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, *, spatial_stride: int = 1,
+                 temporal_stride: int = 1, dilation: int = 1,
+                 downsample: Optional[nn.Module] = None, style: str = "pytorch",
+                 inflate: bool = True, inflate_style: str = "3x1x1",
+                 non_local: bool = False, non_local_cfg: Optional[dict] = None,
+                 with_cp: bool = False) -> None:
+        super().__init__()
+        kt = 3 if inflate else 1
+        self.conv1 = ConvBNAct(inplanes, planes, (kt, 3, 3),
+                               stride=(temporal_stride, spatial_stride, spatial_stride),
+                               padding=(kt // 2, dilation, dilation),
+                               dilation=(1, dilation, dilation))
+        self.conv2 = ConvBNAct(planes, planes * self.expansion, (kt, 3, 3),
+                               padding=(kt // 2, 1, 1), act=False)
+        self.downsample = downsample
+        self.with_cp = with_cp
+        if non_local:
+            self.non_local_block = NonLocal3d(planes * self.expansion, **(non_local_cfg or {}))
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(x))
+
+    def last_bn(self) -> nn.BatchNorm3d:
+        return self.conv2.bn
+
+
+class Bottleneck3d(_ResidualBlock):
+    """1x1x1 reduce, 3x3 spatial, 1x1x1 expand (x4), inflated per `inflate_style`.
+
+    not inflated: 1x1x1 + 1x3x3 + 1x1x1; '3x1x1': 3x1x1 + 1x3x3 + 1x1x1;
+    '3x3x3': 1x1x1 + 3x3x3 + 1x1x1. style 'pytorch' strides the 3x3 conv, 'caffe' the first 1x1.
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, *, spatial_stride: int = 1,
+                 temporal_stride: int = 1, dilation: int = 1,
+                 downsample: Optional[nn.Module] = None, style: str = "pytorch",
+                 inflate: bool = True, inflate_style: str = "3x1x1",
+                 non_local: bool = False, non_local_cfg: Optional[dict] = None,
+                 with_cp: bool = False) -> None:
+        super().__init__()
+        stride = (temporal_stride, spatial_stride, spatial_stride)
+        conv1_stride, conv2_stride = ((1, 1, 1), stride) if style == "pytorch" else (stride, (1, 1, 1))
+        kt1 = 3 if inflate and inflate_style == "3x1x1" else 1
+        kt2 = 3 if inflate and inflate_style == "3x3x3" else 1
+        self.conv1 = ConvBNAct(inplanes, planes, (kt1, 1, 1), stride=conv1_stride,
+                               padding=(kt1 // 2, 0, 0))
+        self.conv2 = ConvBNAct(planes, planes, (kt2, 3, 3), stride=conv2_stride,
+                               padding=(kt2 // 2, dilation, dilation),
+                               dilation=(1, dilation, dilation))
+        self.conv3 = ConvBNAct(planes, planes * self.expansion, 1, act=False)
+        self.downsample = downsample
+        self.with_cp = with_cp
+        if non_local:
+            self.non_local_block = NonLocal3d(planes * self.expansion, **(non_local_cfg or {}))
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv3(self.conv2(self.conv1(x)))
+
+    def last_bn(self) -> nn.BatchNorm3d:
+        return self.conv3.bn
+
+
+BlockType = Callable[..., _ResidualBlock]

@@ -1,0 +1,286 @@
+"""ResNet3d: the 3D ResNet backbone with mmaction2's options (seed 000) and module names.
+
+One general class covers R3D (torchvision), MC3, I3D, SlowOnly and each SlowFast pathway; the
+named presets in conf/model/*.yaml only choose its arguments.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from action3d.models.blocks import BasicBlock3d, BlockType, Bottleneck3d, make_downsample
+from action3d.models.conv import ConvBNAct
+from action3d.models.nonlocal_block import NON_LOCAL_MODES, NonLocal3d
+
+PerBlockFlags = Union[int, Sequence[int]]
+
+
+def _per_stage(name: str, values: Sequence[Any], num_stages: int) -> List[Any]:
+    """One entry per stage; a 4-entry list (the defaults) is cut to `num_stages`."""
+    values = list(values)
+    if len(values) != num_stages and not (len(values) == 4 and num_stages < 4):
+        raise ValueError(f"{name} needs one entry per stage ({num_stages} stages), got {values}")
+    return values[:num_stages]
+
+
+def _per_block(name: str, flags: PerBlockFlags, num_blocks: int, stage: int) -> List[bool]:
+    """A stage's int flag repeated for each block, or its per-block list checked for length."""
+    flags = [flags] * num_blocks if isinstance(flags, int) else list(flags)
+    if len(flags) != num_blocks:
+        raise ValueError(f"{name}[{stage}] has {len(flags)} entries but stage {stage + 1} has "
+                         f"{num_blocks} blocks: give an int or one 0/1 per block")
+    if any(int(f) not in (0, 1) for f in flags):
+        raise ValueError(f"{name}[{stage}] entries must be 0 or 1, got {flags}")
+    return [bool(int(f)) for f in flags]
+
+
+def _check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _check_positive(name: str, values: Sequence[int], length: Optional[int] = None) -> None:
+    values = list(values)
+    if length is not None and len(values) != length:
+        raise ValueError(f"{name} needs {length} entries, got {values}")
+    if not all(isinstance(v, int) and v >= 1 for v in values):
+        raise ValueError(f"{name} entries must be integers >= 1, got {values}")
+
+
+class ResNet3d(nn.Module):
+    """3D ResNet backbone (mmaction2 semantics).
+
+    Input `(N, C, T, H, W)`; `forward` returns the features of the last stage listed in
+    `out_indices`, or a tuple of features (in stage order) when several stages are listed.
+
+    Args (all keyword):
+        depth: 18/34 (BasicBlock3d) or 50/101/152 (Bottleneck3d), see `arch_settings`.
+        pretrained: a checkpoint loaded after init by `action3d.models.weights.load_pretrained`.
+        stage_blocks: blocks per stage, replacing the depth's defaults.
+        pretrained2d: allow `pretrained` to be a 2D ImageNet ResNet to inflate.
+        in_channels / base_channels: input channels / stem output channels (stage i has
+            `base_channels * 2**i` planes, times the block expansion at its output).
+        out_indices: stages (0-based) whose outputs are returned.
+        num_stages: 1..4.
+        spatial_strides / temporal_strides / dilations: of each stage's first block.
+        conv1_kernel (t, h, w), conv1_stride (temporal, spatial): the stem conv.
+        pool1_stride (temporal, spatial), with_pool1: the stem's 1x3x3 max-pool.
+        with_pool2: a (2,1,1) temporal max-pool after the first stage.
+        style: 'pytorch' strides the 3x3 conv of a bottleneck, 'caffe' its first 1x1 conv.
+        advanced: shortcut average-pools then uses an unstrided 1x1x1 conv (ResNet-D).
+        shortcut_type: 'B' 1x1x1 conv + BN, 'A' parameter-free (strided identity, zero channels).
+        frozen_stages: stem and stages 1..k get no gradient and keep BN in eval mode (-1: none).
+        inflate / non_local: per stage, an int for all blocks or one 0/1 per block.
+        inflate_style: '3x1x1' or '3x3x3', which bottleneck conv gets the temporal kernel.
+        non_local_mode / non_local_sub_sample / non_local_use_scale: see `NonLocal3d`.
+        norm_eval: keep every BN in eval mode (frozen statistics) during training.
+        with_cp: gradient checkpointing per block (less memory, ~30% more compute).
+        zero_init_residual: last BN of each block starts at zero, so blocks start as identity.
+        block: a residual block class replacing the depth's default (same constructor).
+        lateral_inplanes: extra input channels per stage, concatenated in front of it by a
+            caller (the SlowFast slow pathway's lateral connections).
+    """
+
+    arch_settings: Dict[int, Tuple[type, Tuple[int, ...]]] = {
+        18: (BasicBlock3d, (2, 2, 2, 2)),
+        34: (BasicBlock3d, (3, 4, 6, 3)),
+        50: (Bottleneck3d, (3, 4, 6, 3)),
+        101: (Bottleneck3d, (3, 4, 23, 3)),
+        152: (Bottleneck3d, (3, 8, 36, 3)),
+    }
+
+    def __init__(self, depth: int, *, pretrained: Optional[str] = None,
+                 stage_blocks: Optional[Sequence[int]] = None, pretrained2d: bool = True,
+                 in_channels: int = 3, base_channels: int = 64, out_indices: Sequence[int] = (3,),
+                 num_stages: int = 4, spatial_strides: Sequence[int] = (1, 2, 2, 2),
+                 temporal_strides: Sequence[int] = (1, 1, 1, 1),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 conv1_kernel: Sequence[int] = (3, 7, 7), conv1_stride: Sequence[int] = (1, 2),
+                 pool1_stride: Sequence[int] = (1, 2), with_pool1: bool = True,
+                 with_pool2: bool = True, style: str = "pytorch", advanced: bool = False,
+                 shortcut_type: str = "B", frozen_stages: int = -1,
+                 inflate: Sequence[PerBlockFlags] = (1, 1, 1, 1), inflate_style: str = "3x1x1",
+                 non_local: Sequence[PerBlockFlags] = (0, 0, 0, 0),
+                 non_local_mode: str = "embedded_gaussian", non_local_sub_sample: bool = False,
+                 non_local_use_scale: bool = False, norm_eval: bool = False,
+                 with_cp: bool = False, zero_init_residual: bool = True,
+                 block: Optional[BlockType] = None,
+                 lateral_inplanes: Sequence[int] = (0, 0, 0, 0)) -> None:
+        super().__init__()
+        if depth not in self.arch_settings:
+            raise ValueError(f"depth must be one of {sorted(self.arch_settings)}, got {depth!r}")
+        if not (isinstance(num_stages, int) and 1 <= num_stages <= 4):
+            raise ValueError(f"num_stages must be 1..4, got {num_stages!r}")
+        default_block, default_stage_blocks = self.arch_settings[depth]
+        self.block = block or default_block
+        self.stage_blocks = _per_stage("stage_blocks", stage_blocks or default_stage_blocks,
+                                       num_stages)
+        _check_positive("stage_blocks", self.stage_blocks)
+        self.spatial_strides = _per_stage("spatial_strides", spatial_strides, num_stages)
+        self.temporal_strides = _per_stage("temporal_strides", temporal_strides, num_stages)
+        self.dilations = _per_stage("dilations", dilations, num_stages)
+        for name in ("spatial_strides", "temporal_strides", "dilations"):
+            _check_positive(name, getattr(self, name))
+        _check_positive("conv1_kernel", conv1_kernel, 3)
+        _check_positive("conv1_stride", conv1_stride, 2)
+        _check_positive("pool1_stride", pool1_stride, 2)
+        _check_positive("in_channels", [in_channels])
+        _check_positive("base_channels", [base_channels])
+        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
+        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+            raise ValueError(f"out_indices must be stage indices in 0..{num_stages - 1}, "
+                             f"got {out_indices}")
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f"frozen_stages must be -1..{num_stages}, got {frozen_stages}")
+        _check_choice("style", style, ("pytorch", "caffe"))
+        _check_choice("inflate_style", inflate_style, ("3x1x1", "3x3x3"))
+        _check_choice("shortcut_type", shortcut_type, ("A", "B"))
+        _check_choice("non_local_mode", non_local_mode, NON_LOCAL_MODES)
+        stage_inflate = _per_stage("inflate", inflate, num_stages)
+        stage_non_local = _per_stage("non_local", non_local, num_stages)
+        lateral_inplanes = _per_stage("lateral_inplanes", lateral_inplanes, num_stages)
+
+        self.depth = depth
+        self.pretrained2d = pretrained2d
+        self.in_channels = in_channels
+        self.base_channels = base_channels
+        self.num_stages = num_stages
+        self.out_indices = tuple(sorted(set(out_indices)))
+        self.with_pool1 = with_pool1
+        self.with_pool2 = with_pool2
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.non_local_cfg = dict(mode=non_local_mode, sub_sample=non_local_sub_sample,
+                                  use_scale=non_local_use_scale)
+
+        self.conv1, self.maxpool = self._make_stem(tuple(conv1_kernel), tuple(conv1_stride),
+                                                   tuple(pool1_stride))
+        # (2,1,1) max-pool after stage 1 (I3D); Identity keeps forward and names uniform.
+        self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else nn.Identity()
+
+        self.res_layers: List[str] = []
+        self.stage_channels: List[int] = []
+        inplanes = base_channels
+        for i, num_blocks in enumerate(self.stage_blocks):
+            planes = base_channels * 2 ** i
+            layer = self.make_res_layer(
+                self.block, inplanes + lateral_inplanes[i], planes, num_blocks,
+                spatial_stride=self.spatial_strides[i], temporal_stride=self.temporal_strides[i],
+                dilation=self.dilations[i], style=style,
+                inflate=_per_block("inflate", stage_inflate[i], num_blocks, i),
+                inflate_style=inflate_style,
+                non_local=_per_block("non_local", stage_non_local[i], num_blocks, i),
+                non_local_cfg=self.non_local_cfg, shortcut_type=shortcut_type,
+                advanced=advanced, with_cp=with_cp)
+            inplanes = planes * self.block.expansion
+            self.add_module(f"layer{i + 1}", layer)
+            self.res_layers.append(f"layer{i + 1}")
+            self.stage_channels.append(inplanes)
+        self.feat_dim = self.stage_channels[self.out_indices[-1]]
+
+        self.init_weights(zero_init_residual=zero_init_residual)
+        self._freeze_stages()
+        if pretrained is not None:
+            from action3d.models.weights import load_pretrained  # lazy: optional dependency path
+            load_pretrained(self, pretrained)
+
+    def _make_stem(self, conv1_kernel: Tuple[int, int, int], conv1_stride: Tuple[int, int],
+                   pool1_stride: Tuple[int, int]) -> Tuple[nn.Module, nn.Module]:
+        """conv1 (ConvBNAct, 'same' padding) and the 1x3x3 max-pool (Identity when disabled)."""
+        conv1 = ConvBNAct(self.in_channels, self.base_channels, conv1_kernel,
+                          stride=(conv1_stride[0], conv1_stride[1], conv1_stride[1]),
+                          padding=tuple((k - 1) // 2 for k in conv1_kernel))
+        if not self.with_pool1:
+            return conv1, nn.Identity()
+        maxpool = nn.MaxPool3d(kernel_size=(1, 3, 3),
+                               stride=(pool1_stride[0], pool1_stride[1], pool1_stride[1]),
+                               padding=(0, 1, 1))
+        return conv1, maxpool
+
+    @staticmethod
+    def make_res_layer(block: BlockType, inplanes: int, planes: int, num_blocks: int, *,
+                       spatial_stride: int = 1, temporal_stride: int = 1, dilation: int = 1,
+                       style: str = "pytorch", inflate: Sequence[bool] = (),
+                       inflate_style: str = "3x1x1", non_local: Sequence[bool] = (),
+                       non_local_cfg: Optional[dict] = None, shortcut_type: str = "B",
+                       advanced: bool = False, with_cp: bool = False,
+                       downsample_builder: Callable[..., nn.Module] = make_downsample
+                       ) -> nn.Sequential:
+        """One stage: the first block strides (and gets a shortcut), the others keep the size."""
+        inflate = list(inflate) or [True] * num_blocks
+        non_local = list(non_local) or [False] * num_blocks
+        out_planes = planes * block.expansion
+        stride = (temporal_stride, spatial_stride, spatial_stride)
+        downsample = None
+        # Any stride (temporal included) or channel change needs a shortcut that matches it.
+        if stride != (1, 1, 1) or inplanes != out_planes:
+            downsample = downsample_builder(inplanes, out_planes, stride,
+                                            shortcut_type=shortcut_type, advanced=advanced)
+        blocks = []
+        for i in range(num_blocks):
+            blocks.append(block(
+                inplanes if i == 0 else out_planes, planes,
+                spatial_stride=spatial_stride if i == 0 else 1,
+                temporal_stride=temporal_stride if i == 0 else 1,
+                dilation=dilation, downsample=downsample if i == 0 else None, style=style,
+                inflate=inflate[i], inflate_style=inflate_style, non_local=non_local[i],
+                non_local_cfg=non_local_cfg, with_cp=with_cp))
+        return nn.Sequential(*blocks)
+
+    def init_weights(self, *, zero_init_residual: bool = True) -> None:
+        """Kaiming (fan_out) convs, unit BN; non-local blocks keep their own identity init."""
+        non_local_modules = {id(m) for nl in self.modules() if isinstance(nl, NonLocal3d)
+                             for m in nl.modules()}
+        for m in self.modules():
+            if id(m) in non_local_modules:
+                continue
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if hasattr(m, "last_bn"):  # any residual block, injected ones included
+                    nn.init.zeros_(m.last_bn().weight)
+
+    def frozen_modules(self) -> List[nn.Module]:
+        """The stem and the first `frozen_stages` stages."""
+        if self.frozen_stages < 0:
+            return []
+        return [self.conv1] + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
+
+    def _freeze_stages(self) -> None:
+        for module in self.frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> "ResNet3d":
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.conv1(x))
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        x = self.forward_stem(x)                         # (N, base, T', H/4, W/4) by default
+        outs = []
+        for i, name in enumerate(self.res_layers):
+            x = getattr(self, name)(x)                   # (N, C_i, T_i, H_i, W_i)
+            if i == 0:
+                x = self.pool2(x)
+            if i in self.out_indices:
+                outs.append(x)
+            if i == self.out_indices[-1]:
+                break  # later stages would not contribute to any output
+        return outs[0] if len(outs) == 1 else tuple(outs)
