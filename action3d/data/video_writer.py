@@ -24,25 +24,28 @@ class VideoEncoder:
 
     Frames are either uint8 RGB arrays (H, W, 3) or `av.VideoFrame`s (any pixel format; they are
     converted to `pix_fmt` by the encoder's scaler). `pts` is in units of `time_base`; by default
-    frame i gets pts i in a 1/fps time base.
+    frame i gets pts i in a 1/fps time base. `options` are codec options (x264: "preset", "tune",
+    "x264-params"); `container_format` overrides the guess from the file name.
     """
 
     def __init__(self, path: str | Path, *, width: int, height: int, fps: float = 25,
                  codec: str = "libx264", gop: int | None = None, bframes: int = 0,
                  crf: int | None = None, pix_fmt: str = "yuv420p",
-                 time_base: Fraction | None = None, container_format: str | None = None):
+                 time_base: Fraction | None = None, container_format: str | None = None,
+                 options: dict[str, str] | None = None, threads: int = 0):
         if pix_fmt in ("yuv420p", "nv12") and (width % 2 or height % 2):
             raise Action3dError(f"{path}: {pix_fmt} needs an even width and height, got {width}x{height}")
         rate = Fraction(fps).limit_denominator(100_000)
         self.time_base = time_base or 1 / rate
         self.path = str(path)
         self._container = av.open(self.path, mode="w", format=container_format)
-        options = {} if crf is None else {"crf": str(crf)}
+        options = {**(options or {}), **({} if crf is None else {"crf": str(crf)})}
         self._stream = self._container.add_stream(codec, rate=rate, options=options)
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, pix_fmt
         ctx = self._stream.codec_context
         ctx.time_base = self.time_base
         ctx.max_b_frames = bframes
+        ctx.thread_count = threads  # 0: the codec's choice (all cores)
         if gop is not None:
             ctx.gop_size = gop
             if codec == "libx264":  # a fixed keyframe interval: no early keyframes on scene cuts

@@ -1,7 +1,8 @@
 """Classification metrics with the reference definitions (mmaction2 / PySlowFast).
 
-- top-k accuracy: the true label is among the k highest scores of that sample. Ties are broken
-  by `torch.topk` (lower class index first), the same as a stable descending sort.
+- top-k accuracy: the true label is among the k highest scores of that sample. Equal scores
+  rank by class index (lower first, a stable descending sort), so a result never depends on
+  the sort algorithm of the hardware it ran on.
 - mean class accuracy: mean over the classes that occur in the ground truth of per-class recall.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int]) 
     for k in ks:
         if not 1 <= k <= num_classes:
             raise Action3dError(f"top-{k} accuracy needs 1 <= k <= number of classes ({num_classes})")
-    top = scores.topk(max(ks), dim=1).indices            # (N, kmax)
+    top = scores.sort(dim=1, descending=True, stable=True).indices[:, :max(ks)]   # (N, kmax)
     hits = top == labels.unsqueeze(1)                     # (N, kmax)
     return {k: hits[:, :k].any(dim=1) for k in ks}
 
