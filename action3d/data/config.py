@@ -23,6 +23,7 @@ class DataConfig:
     train_list: Optional[str] = None      # annotation file of the training split
     val_list: Optional[str] = None        # annotation file of the validation/test split
     classes_file: Optional[str] = None    # ordered class names (e.g. UCF101 classInd.txt)
+    annotation_dir: Optional[str] = None  # UCF101/HMDB51: folder of the official split files
     split: int = 1                        # UCF101/HMDB51 official split 1..3
     clip_len: int = 8
     frame_interval: int = 2
@@ -31,6 +32,7 @@ class DataConfig:
     short_side: int = 72                  # training/test resize of the short side before cropping
     crop_size: int = 64
     train_crop: str = "random_resized"    # random_resized | multiscale
+    crop_area_range: List[float] = field(default_factory=lambda: [0.08, 1.0])  # random_resized: share of the area
     flip: bool = True
     decode_short_side: Optional[int] = None  # resize inside the decoder (YUV scaling)
     decode_threads: int = 1

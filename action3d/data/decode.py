@@ -24,13 +24,44 @@ from av.video.reformatter import VideoReformatter
 
 from action3d.errors import Action3dError
 
+# Containers whose packet timestamps follow decode order: with B-frames their pts are not
+# presentation times, so frames there are found by counting from the start instead.
+DECODE_ORDER_TIMESTAMP_FORMATS = {"avi"}
+
 # Seek forward instead of decoding through when at least this many unwanted frames lie between
 # the current position and the next wanted frame's keyframe (a seek costs about one frame).
 MIN_FRAMES_SKIPPED_BY_SEEK = 2
 
 
+def h264_length_size(stream) -> int | None:
+    """NAL length-prefix size of an H.264 stream stored AVCC-style (MP4, MKV), else None."""
+    extradata = stream.codec_context.extradata
+    if stream.codec_context.name != "h264" or not extradata or extradata[0] != 1:
+        return None  # not H.264, or Annex-B start codes (MPEG-TS, raw .h264)
+    return (extradata[4] & 3) + 1
+
+
+def is_nonreference_h264(data: memoryview, length_size: int) -> bool:
+    """True when no slice of this AVCC packet is a reference picture (nal_ref_idc == 0 in every
+    slice NAL), so that no other frame needs it decoded: x264's non-reference B-frames."""
+    position, has_slice = 0, False
+    while position + length_size < len(data):
+        size = int.from_bytes(data[position:position + length_size], "big")
+        header = data[position + length_size]
+        if 1 <= header & 0x1F <= 5:  # coded slice (non-IDR or IDR)
+            if header & 0x60:
+                return False
+            has_slice = True
+        position += length_size + size
+    return has_slice
+
+
 class DecodeError(Action3dError):
     """A video that cannot be read: missing, empty, truncated, not a video, no decodable frames."""
+
+
+class _TimestampsOutOfOrder(Exception):
+    """Decoded pts went backwards: the container's timestamps are not presentation times."""
 
 
 def output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
@@ -91,8 +122,12 @@ class _StreamIndex:
             # truncated: keep the frames before the damage, as a sequential decode would
         if not pts:
             raise DecodeError(f"{path}: no video frames")
-        # Packets without timestamps (raw streams, some AVIs) leave only sequential decoding.
-        self.exact = None not in pts and len(set(pts)) == len(pts) and bool(key_pts)
+        # Packets without timestamps (raw streams) or with decode-order ones (AVI with B-frames)
+        # leave only sequential decoding.
+        reordered = (container.format.name in DECODE_ORDER_TIMESTAMP_FORMATS
+                     and stream.codec_context.has_b_frames)
+        self.exact = (not reordered and None not in pts and len(set(pts)) == len(pts)
+                      and bool(key_pts))
         self.pts = np.sort(np.array(pts, dtype=np.int64)) if self.exact else None
         self.key_pts = np.sort(np.array(key_pts, dtype=np.int64)) if self.exact else None
         self.num_packets = len(pts)
@@ -122,10 +157,14 @@ class VideoReader:
             self.width, self.height = output_size(context.width, context.height, short_side)
             self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
             self.num_frames = self._index.num_packets
+            self._length_size = h264_length_size(self._stream)
             if not self._index.exact:
                 self.num_frames = sum(1 for _ in self._frames_from_start())
                 if self.num_frames == 0:
                     raise DecodeError(f"{self.path}: no decodable frames")
+        except av.error.FFmpegError as error:
+            self.close()
+            raise DecodeError(f"{self.path}: decoding failed ({_reason(error)})") from None
         except BaseException:
             self.close()
             raise
@@ -134,7 +173,11 @@ class VideoReader:
     # -- public ---------------------------------------------------------------------------------
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """Frames at `indices` (any order, repeats allowed) as uint8 (C, T, H, W)."""
+        """Frames at `indices` (any order, repeats allowed) as uint8 (C, T, H, W).
+
+        The result is a permuted view of a (T, H, W, C) array (frames come out of libswscale
+        as packed RGB); it is contiguous in the channels-last sense, not in the default one.
+        """
         if self._container is None:
             raise DecodeError(f"{self.path}: reader is closed")
         wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -148,13 +191,19 @@ class VideoReader:
         frames = np.empty((len(unique), self.height, self.width, 3), dtype=np.uint8)  # (U, H, W, C)
         try:
             if self._index.exact:
-                self._decode_by_pts(self._index.pts[unique], frames)
-            else:
+                try:
+                    self._decode_by_pts(self._index.pts[unique], frames)
+                except _TimestampsOutOfOrder:
+                    self._index.exact = False  # from now on: count frames from the start
+            if not self._index.exact:
                 self._decode_by_count(unique, frames)
         except av.error.FFmpegError as error:
             raise DecodeError(f"{self.path}: decoding failed ({_reason(error)})") from None
-        clip = torch.from_numpy(frames).permute(3, 0, 1, 2)  # (C, U, H, W) view
-        return torch.index_select(clip, 1, torch.from_numpy(position.reshape(-1)))  # (C, T, H, W)
+        if len(unique) != len(wanted) or np.any(unique != wanted):
+            frames = frames[position.reshape(-1)]  # (T, H, W, C): requested order and repeats
+        # A (C, T, H, W) view of the (T, H, W, C) frames: no transposing copy here; cropping
+        # and batching copy anyway (call .contiguous() where a dense tensor is needed).
+        return torch.from_numpy(frames).permute(3, 0, 1, 2)
 
     def close(self) -> None:
         if getattr(self, "_container", None) is not None:
@@ -180,19 +229,26 @@ class VideoReader:
 
     def _decode_by_pts(self, wanted_pts: np.ndarray, out: np.ndarray) -> None:
         """Fill out[i] with the frame whose pts is wanted_pts[i] (sorted, unique)."""
-        index, done = self._index, 0
+        index, done, wanted = self._index, 0, set(wanted_pts.tolist())
         while done < len(wanted_pts):
             keyframe = index.keyframe_before(int(wanted_pts[done]))
-            done = self._decode_run(keyframe, wanted_pts, done, out)
+            done = self._decode_run(keyframe, wanted_pts, wanted, done, out)
 
-    def _decode_run(self, keyframe: int, wanted_pts: np.ndarray, done: int, out: np.ndarray) -> int:
+    def _decode_run(self, keyframe: int, wanted_pts: np.ndarray, wanted: set[int], done: int,
+                    out: np.ndarray) -> int:
         """Decode from `keyframe` on, filling wanted frames; return how many are done when the
         next one is better reached by a new seek (or when all are)."""
-        index = self._index
+        index, length_size, last_pts = self._index, self._length_size, None
         for packet in self._seek(keyframe, int(wanted_pts[done])):
+            if (length_size and packet.pts not in wanted and packet.size
+                    and is_nonreference_h264(memoryview(packet), length_size)):
+                continue  # an unwanted frame that no other frame refers to: skip its decoding
             for frame in packet.decode():
                 pts = frame.pts
-                if pts is None or pts < wanted_pts[done]:
+                if pts is None or (last_pts is not None and pts <= last_pts):
+                    raise _TimestampsOutOfOrder
+                last_pts = pts
+                if pts < wanted_pts[done]:
                     continue  # before the first wanted frame (or leading B-frames of an open GOP)
                 if pts > wanted_pts[done]:
                     self._missing(wanted_pts[done])

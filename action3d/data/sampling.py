@@ -15,7 +15,7 @@ from action3d.errors import Action3dError
 OUT_OF_BOUND = ("loop", "repeat_last")
 
 
-def train_clip_offsets(num_frames: int, *, clip_len: int, frame_interval: int = 1,
+def random_clip_offsets(num_frames: int, *, clip_len: int, frame_interval: int = 1,
                        num_clips: int = 1, rng: np.random.Generator) -> np.ndarray:
     """Start frame of each clip: a random offset inside each of `num_clips` equal segments."""
     span = clip_len * frame_interval
@@ -30,7 +30,7 @@ def train_clip_offsets(num_frames: int, *, clip_len: int, frame_interval: int = 
     return np.zeros(num_clips, dtype=np.int64)  # shorter than the span: start at 0, bounds fix it
 
 
-def test_clip_offsets(num_frames: int, *, clip_len: int, frame_interval: int = 1,
+def even_clip_offsets(num_frames: int, *, clip_len: int, frame_interval: int = 1,
                       num_clips: int = 1) -> np.ndarray:
     """Start frame of each clip, deterministic: evenly from the first to the last possible start."""
     span = (clip_len - 1) * frame_interval + 1
@@ -65,10 +65,10 @@ def sample_frames(num_frames: int, *, clip_len: int, frame_interval: int = 1, nu
     if train:
         if rng is None:
             raise ValueError("sample_frames(train=True) needs rng, a numpy.random.Generator")
-        offsets = train_clip_offsets(num_frames, clip_len=clip_len, frame_interval=frame_interval,
+        offsets = random_clip_offsets(num_frames, clip_len=clip_len, frame_interval=frame_interval,
                                      num_clips=num_clips, rng=rng)
     else:
-        offsets = test_clip_offsets(num_frames, clip_len=clip_len, frame_interval=frame_interval,
+        offsets = even_clip_offsets(num_frames, clip_len=clip_len, frame_interval=frame_interval,
                                     num_clips=num_clips)
     return clip_indices(offsets, num_frames=num_frames, clip_len=clip_len,
                         frame_interval=frame_interval, out_of_bound=out_of_bound)

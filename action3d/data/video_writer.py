@@ -49,7 +49,10 @@ class VideoEncoder:
         if gop is not None:
             ctx.gop_size = gop
             if codec == "libx264":  # a fixed keyframe interval: no early keyframes on scene cuts
-                ctx.options = {**options, "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+                params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+                if options.get("x264-params"):
+                    params = f"{options['x264-params']}:{params}"
+                ctx.options = {**options, "x264-params": params}
         self._count = 0
 
     def write(self, frame: np.ndarray | av.VideoFrame, *, pts: int | None = None) -> None:

@@ -141,7 +141,8 @@ class Bottleneck3d(_ResidualBlock):
                  with_cp: bool = False) -> None:
         super().__init__()
         stride = (temporal_stride, spatial_stride, spatial_stride)
-        conv1_stride, conv2_stride = ((1, 1, 1), stride) if style == "pytorch" else (stride, (1, 1, 1))
+        unstrided = (1, 1, 1)
+        conv1_stride, conv2_stride = (unstrided, stride) if style == "pytorch" else (stride, unstrided)
         kt1 = 3 if inflate and inflate_style == "3x1x1" else 1
         kt2 = 3 if inflate and inflate_style == "3x3x3" else 1
         self.conv1 = ConvBNAct(inplanes, planes, (kt1, 1, 1), stride=conv1_stride,

@@ -89,6 +89,7 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
             from action3d.models.weights import load_pretrained
         except ImportError as err:
             raise Action3dError(f"model.pretrained={cfg.pretrained} cannot be loaded: weight "
-                                f"loading (action3d.models.weights) is not available: {err}") from err
-        load_pretrained(model, cfg.pretrained, log=log)
+                                f"loading (action3d.models.weights) is unavailable: {err}"
+                                ) from err
+        load_pretrained(model, cfg.pretrained, log=log, allow_2d=cfg.pretrained2d)
     return model

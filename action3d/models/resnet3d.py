@@ -17,8 +17,15 @@ from action3d.models.nonlocal_block import NON_LOCAL_MODES, NonLocal3d
 PerBlockFlags = Union[int, Sequence[int]]
 
 
-def _per_stage(name: str, values: Sequence[Any], num_stages: int) -> List[Any]:
-    """One entry per stage; a 4-entry list (the defaults) is cut to `num_stages`."""
+def _per_stage(name: str, values: Any, num_stages: int, *, allow_int: bool = False) -> List[Any]:
+    """One entry per stage; a 4-entry list (the defaults) is cut to `num_stages`.
+
+    With `allow_int` a single int stands for every stage (mmaction2's `inflate=1`).
+    """
+    if allow_int and isinstance(values, int):
+        return [values] * num_stages
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} needs one entry per stage ({num_stages} stages), got {values!r}")
     values = list(values)
     if len(values) != num_stages and not (len(values) == 4 and num_stages < 4):
         raise ValueError(f"{name} needs one entry per stage ({num_stages} stages), got {values}")
@@ -138,8 +145,8 @@ class ResNet3d(nn.Module):
         _check_choice("inflate_style", inflate_style, ("3x1x1", "3x3x3"))
         _check_choice("shortcut_type", shortcut_type, ("A", "B"))
         _check_choice("non_local_mode", non_local_mode, NON_LOCAL_MODES)
-        stage_inflate = _per_stage("inflate", inflate, num_stages)
-        stage_non_local = _per_stage("non_local", non_local, num_stages)
+        stage_inflate = _per_stage("inflate", inflate, num_stages, allow_int=True)
+        stage_non_local = _per_stage("non_local", non_local, num_stages, allow_int=True)
         lateral_inplanes = _per_stage("lateral_inplanes", lateral_inplanes, num_stages)
 
         self.depth = depth
@@ -184,7 +191,7 @@ class ResNet3d(nn.Module):
         self._freeze_stages()
         if pretrained is not None:
             from action3d.models.weights import load_pretrained  # lazy: optional dependency path
-            load_pretrained(self, pretrained)
+            load_pretrained(self, pretrained, allow_2d=pretrained2d)
 
     def _make_stem(self, conv1_kernel: Tuple[int, int, int], conv1_stride: Tuple[int, int],
                    pool1_stride: Tuple[int, int]) -> Tuple[nn.Module, nn.Module]:

@@ -110,7 +110,7 @@ class ResNet3dSlowFast(nn.Module):
         self.feat_dims = (self.slow_path.stage_channels[-1], self.fast_path.stage_channels[-1])
         if pretrained is not None:
             from action3d.models.weights import load_pretrained  # lazy: optional dependency path
-            load_pretrained(self, pretrained)
+            load_pretrained(self, pretrained, allow_2d=self.slow_path.pretrained2d)
 
     def _fuse(self, x_slow: torch.Tensor, x_fast: torch.Tensor, lateral: str) -> torch.Tensor:
         fused = getattr(self.slow_path, lateral)(x_fast)    # (N, 2C/beta, Ts, H, W)

@@ -1,0 +1,295 @@
+"""`VideoDataset`: (video path, label) samples -> `(clip uint8, label, index)`.
+
+Training: one random clip per item (or `num_clips` random clips, one per segment), a random crop and
+flip. Testing: `num_clips` clips spread evenly x `num_crops` crops; one view gives `(C,T,H,W)`,
+several give `(V,C,T,H,W)` with V = num_clips * num_crops (clip-major).
+
+Bad input never stops a run: a file that cannot be decoded is, in training (`on_error="replace"`),
+replaced by another sample drawn with the worker's seeded generator, and in evaluation
+(`on_error="mark"`) returned as a zero clip with label -1. Either way the failure is appended to a
+small file that every process (data-loader workers included) can write and that the main process
+reads back with `drain_failures()`, which also logs each bad file once (logger "action3d.data").
+If more than `max_fail_ratio` of the first 50 files a process tries fail (or, in training, 20 in a
+row), it raises `DatasetBrokenError` naming the dataset root and a few failing files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import weakref
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from action3d.data.sampling import sample_frames
+from action3d.errors import Action3dError
+
+log = logging.getLogger("action3d.data")
+
+FAIL_WINDOW = 50  # the share of failures is judged on the first files tried
+MAX_ATTEMPTS = 20  # per item in training: the item itself and up to 19 replacements
+
+
+class DatasetBrokenError(Action3dError):
+    """Most files of a dataset fail to decode: a wrong root, a wrong list, or a broken disk.
+
+    A DataLoader worker's exception is re-raised in the main process as
+    `DatasetBrokenError("Caught DatasetBrokenError in DataLoader worker ...<traceback>")`; the
+    constructor recovers the original one-line message from that text so `str(err)` stays useful.
+    """
+
+    def __init__(self, message: str):
+        self.worker_traceback: Optional[str] = None
+        marker = f"{type(self).__name__}: "
+        if "Original Traceback" in message and marker in message:
+            self.worker_traceback = message
+            message = message.rstrip().rsplit(marker, 1)[1].strip()
+        super().__init__(message)
+
+
+class FailureLog:
+    """Append-only record of `(path, reason)` failures, shared by the processes of a data loader.
+
+    Each record is one `os.write` of one line to a file opened with O_APPEND, which the kernel
+    keeps whole even when workers write at once. Unlike a queue, nothing blocks or is lost when the
+    main process drains late, and it works with fork and spawn start methods alike.
+    """
+
+    def __init__(self):
+        fd, self.path = tempfile.mkstemp(prefix="action3d-failures-", suffix=".jsonl")
+        os.close(fd)
+        self._offset = 0
+        weakref.finalize(self, _remove_if_owner, self.path, os.getpid())
+
+    def record(self, path: str, reason: str) -> None:
+        line = (json.dumps([path, reason]) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def drain(self) -> List[Tuple[str, str]]:
+        """Records written since the last drain (complete lines only)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        data = data[:data.rfind(b"\n") + 1]
+        self._offset += len(data)
+        return [tuple(json.loads(line)) for line in data.splitlines()]
+
+
+def _remove_if_owner(path: str, owner_pid: int) -> None:
+    if os.getpid() == owner_pid:  # forked workers inherit the finalizer; only the creator deletes
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+class VideoDataset(Dataset):
+    """Map-style dataset of videos; works with any sampler, `DistributedSampler` included.
+
+    samples: `(path, label)` pairs (label -1: unknown, for prediction). transform: a callable
+    `(clip, rng) -> clip` from `action3d.data.transforms`. train: random sampling (else evenly
+    spread clips). on_error: "replace" (default in training) or "mark" (default in evaluation).
+    """
+
+    def __init__(self, samples: Sequence[Tuple[str, int]], *, transform: Callable, train: bool,
+                 clip_len: int = 8, frame_interval: int = 2, num_clips: int = 1, num_crops: int = 1,
+                 crop_size: int = 64, out_of_bound: str = "loop", decode_short_side: Optional[int] = None,
+                 decode_threads: int = 1, on_error: Optional[str] = None, max_fail_ratio: float = 0.5,
+                 root: Optional[str] = None, classes: Optional[Sequence[str]] = None, seed: int = 0):
+        if not samples:
+            raise Action3dError(f"no videos to load (dataset root {root})")
+        on_error = on_error or ("replace" if train else "mark")
+        if on_error not in ("replace", "mark"):
+            raise Action3dError(f"on_error={on_error} is not allowed: expected replace or mark")
+        self.samples = [(str(path), int(label)) for path, label in samples]
+        self.classes = list(classes) if classes is not None else None
+        self.transform, self.train, self.on_error = transform, train, on_error
+        self.clip_len, self.frame_interval, self.num_clips = clip_len, frame_interval, num_clips
+        self.num_views = num_clips * (1 if train else num_crops)
+        self.crop_size, self.out_of_bound = crop_size, out_of_bound
+        self.decode_short_side, self.decode_threads = decode_short_side, decode_threads
+        self.max_fail_ratio = max_fail_ratio
+        self.root = root or os.path.commonpath([os.path.dirname(p) for p, _ in self.samples])
+        self.seed = seed
+        self.failures = FailureLog()
+        self._logged: set = set()  # main process: files already named in the log
+        self._rng: Optional[np.random.Generator] = None
+        self._rng_key = None
+        self._known_bad: Dict[str, str] = {}  # per process: path -> reason, never decoded twice
+        self._tried = 0  # distinct files tried in this process, up to FAIL_WINDOW
+        self._window_failures: List[Tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def clip_shape(self) -> Tuple[int, ...]:
+        single = (3, self.clip_len, self.crop_size, self.crop_size)
+        return single if self.num_views == 1 else (self.num_views, *single)
+
+    def set_seed(self, seed: int) -> None:
+        """Seed of the main-process generator (used when the loader has no workers)."""
+        self.seed = seed
+        self._rng = None
+
+    def __getitem__(self, key) -> Tuple[torch.Tensor, int, int]:
+        """`key` is an index, or `(epoch, index)` from the trainer's sampler: then the sample's
+        randomness comes from (seed, epoch, index) alone, whichever worker or process loads it,
+        so a resumed or multi-process run draws exactly what a single uninterrupted one does."""
+        if isinstance(key, (tuple, list)):
+            epoch, index = int(key[0]), int(key[1])
+            rng = np.random.default_rng((self.seed, epoch, index))
+        else:
+            index, rng = int(key), self._generator()
+        current = index
+        for _ in range(MAX_ATTEMPTS):
+            path, label = self.samples[current]
+            clip = self._try_load(path, rng)
+            if clip is not None:
+                return clip, label, index
+            if self.on_error == "mark":
+                return torch.zeros(self.clip_shape, dtype=torch.uint8), -1, index
+            current = self._replacement(rng)
+        raise DatasetBrokenError(
+            f"dataset at {self.root}: {MAX_ATTEMPTS} files in a row failed to decode while loading "
+            f"item {index}; e.g. {self._examples()}")
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def _try_load(self, path: str, rng: np.random.Generator) -> Optional[torch.Tensor]:
+        """The transformed clip, or None after recording why `path` could not be decoded."""
+        reason = self._known_bad.get(path)
+        if reason is None:
+            try:
+                frames = self._decode(path, rng)
+            except Exception as err:  # any decoding failure is the file's fault, not the run's
+                reason = _describe(err, path)
+            else:
+                self._count_try(failed=False)
+                return self._finish(frames, rng)
+            self._known_bad[path] = reason
+            self._count_try(failed=True, path=path, reason=reason)
+        self.failures.record(path, reason)
+        return None
+
+    def _decode(self, path: str, rng: np.random.Generator) -> torch.Tensor:
+        """Frames of every sampled clip, `(num_clips, C, clip_len, H, W)` uint8."""
+        from action3d.data.decode import VideoReader
+
+        with VideoReader(path, short_side=self.decode_short_side, threads=self.decode_threads) as reader:
+            indices = sample_frames(reader.num_frames, clip_len=self.clip_len,
+                                    frame_interval=self.frame_interval, num_clips=self.num_clips,
+                                    train=self.train, rng=rng, out_of_bound=self.out_of_bound)
+            frames = reader.read(indices.reshape(-1))  # (C, K*L, H, W)
+        channels, _, height, width = frames.shape
+        return frames.view(channels, self.num_clips, self.clip_len, height, width).transpose(0, 1)
+
+    def _finish(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        clips = frames[0] if self.num_clips == 1 else frames      # (C,T,H,W) | (K,C,T,H,W)
+        clip = self.transform(clips, rng)                         # may add a crop dim before C
+        if clip.dim() == 6:                                       # (K, crops, C, T, H, W)
+            clip = clip.flatten(0, 1)                             # clip-major views
+        return clip.contiguous()
+
+    # -- failures -------------------------------------------------------------------------------
+
+    def _count_try(self, *, failed: bool, path: str = "", reason: str = "") -> None:
+        if self._tried >= FAIL_WINDOW:
+            return
+        self._tried += 1
+        if failed:
+            self._window_failures.append((path, reason))
+        if len(self._window_failures) > self.max_fail_ratio * FAIL_WINDOW:
+            raise DatasetBrokenError(
+                f"dataset at {self.root} looks broken: {len(self._window_failures)} of the first "
+                f"{self._tried} files tried failed to decode (more than {self.max_fail_ratio:.0%} of "
+                f"{FAIL_WINDOW}), e.g. {self._examples()}; check data.root and the annotation list, "
+                f"or run `action3d data check`")
+
+    def _examples(self, count: int = 3) -> str:
+        bad = self._window_failures or list(self._known_bad.items())
+        return "; ".join(reason for _, reason in bad[:count])
+
+    def _replacement(self, rng: np.random.Generator) -> int:
+        """A random other sample, avoiding files this process already knows are bad."""
+        for _ in range(100):
+            candidate = int(rng.integers(len(self.samples)))
+            if self.samples[candidate][0] not in self._known_bad:
+                return candidate
+        return int(rng.integers(len(self.samples)))
+
+    def drain_failures(self) -> List[Tuple[str, str]]:
+        """Failures `(path, reason)` recorded by any process since the last call (one per failed
+        load, so a file that failed in two epochs appears twice). Logs each file once."""
+        records = self.failures.drain()
+        for path, reason in records:
+            if path not in self._logged:
+                self._logged.add(path)
+                log.warning("skipping unreadable video %s", reason)
+        return records
+
+    # -- randomness -----------------------------------------------------------------------------
+
+    def _generator(self) -> np.random.Generator:
+        """This process's generator: in a loader worker it is seeded from torch's per-worker seed
+        (so a seeded loader gives the same run), in the main process from `seed`."""
+        info = get_worker_info()
+        key = ("worker", info.seed) if info is not None else ("main", self.seed)
+        if self._rng is None or key != self._rng_key:
+            self._rng = np.random.default_rng(info.seed if info is not None else self.seed)
+            self._rng_key = key
+        return self._rng
+
+    def __getstate__(self):  # spawn-started workers get a copy without the main-process log state
+        state = self.__dict__.copy()
+        state["_logged"] = set()
+        return state
+
+
+def _describe(err: Exception, path: str) -> str:
+    """One line `path: reason` for a failed load."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, Action3dError) and path in text:
+        return text
+    return f"{path}: {type(err).__name__}: {text}"
+
+
+def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int] = None,
+                  num_crops: int = 1, samples: Optional[Sequence[Tuple[str, int]]] = None,
+                  seed: int = 0) -> VideoDataset:
+    """The dataset of `split` ("train" | "val") that `data_cfg` describes.
+
+    train: random clips and crops (else evenly spread clips, `num_crops` 1/3/10 crops).
+    num_clips: clips per video (default data.num_clips). samples: load these `(path, label)`
+    instead of the annotation list (e.g. `predict` on arbitrary files, label -1).
+    """
+    from action3d.data.annotations import load_split
+    from action3d.data.synthetic import ensure_synthetic
+    from action3d.data.transforms import build_test_transform, build_train_transform
+
+    classes = None
+    if samples is None:
+        if data_cfg.format == "synthetic":
+            data_cfg = ensure_synthetic(data_cfg)
+        samples, classes = load_split(data_cfg, split)
+        if not samples:
+            raise Action3dError(f"data.{split}_list of data.root={data_cfg.root}: no videos in split {split}")
+    transform = build_train_transform(data_cfg) if train else build_test_transform(data_cfg, num_crops)
+    return VideoDataset(
+        samples, transform=transform, train=train, clip_len=data_cfg.clip_len,
+        frame_interval=data_cfg.frame_interval,
+        num_clips=data_cfg.num_clips if num_clips is None else num_clips, num_crops=num_crops,
+        crop_size=data_cfg.crop_size, out_of_bound=data_cfg.out_of_bound,
+        decode_short_side=data_cfg.decode_short_side, decode_threads=data_cfg.decode_threads,
+        max_fail_ratio=data_cfg.max_fail_ratio, root=data_cfg.root, classes=classes, seed=seed)

@@ -1,0 +1,284 @@
+"""The built-in synthetic dataset: one moving shape per video, the class is its motion.
+
+Classes are motions (move right/left/down/up, rotate clockwise/counter-clockwise, grow, shrink,
+then diagonal moves), so no single frame tells the class: a model has to compare frames. The
+nuisance is real: a random textured background with static distractor shapes of the same kinds,
+random shape, colour, size, speed and start position, sensor noise, and H.264 compression.
+
+`make_synthetic(out_dir, cfg)` writes `train/CLASS/*.mp4`, `val/CLASS/*.mp4`, `train.txt`,
+`val.txt` (list files) and `classes.txt`. `ensure_synthetic(data_cfg)` generates the set on first
+use into a cache folder (`$ACTION3D_CACHE` or `~/.cache/action3d`) and fills in data.root,
+data.train_list and data.val_list. Everything is a function of `cfg.seed`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from action3d.data.annotations import write_classes_file, write_list_file
+from action3d.data.config import DataConfig, SyntheticConfig
+from action3d.errors import Action3dError
+
+log = logging.getLogger("action3d.data")
+
+GENERATOR_VERSION = 1  # bump when the frames change, so cached sets are regenerated
+CLASSES = ("move_right", "move_left", "move_down", "move_up", "rotate_cw", "rotate_ccw", "grow",
+           "shrink", "move_down_right", "move_up_left", "move_up_right", "move_down_left")
+DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1), "down_right": (1, 1),
+              "up_left": (-1, -1), "up_right": (1, -1), "down_left": (-1, 1)}
+SHAPES = ("bar", "triangle", "ell", "ellipse")
+SUPERSAMPLE = 2  # shapes are drawn at 2x and averaged: soft, anti-aliased edges
+FPS = 25
+
+
+# --------------------------------------------------------------------------- drawing
+
+def shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inside test in object coordinates (u, v in [-1, 1]); none of the shapes looks the same
+    after a quarter turn, so rotation is visible."""
+    if kind == "bar":
+        return (np.abs(u) < 1) & (np.abs(v) < 0.35)
+    if kind == "triangle":  # corners (0, -1), (-0.87, 0.5), (0.87, 0.5)
+        return (v < 0.5) & (v > 1.732 * np.abs(u) - 1)
+    if kind == "ell":
+        return ((np.abs(u) < 1) & (v > 0.4) & (v < 1)) | ((u > -1) & (u < -0.4) & (np.abs(v) < 1))
+    return u ** 2 + (v / 0.45) ** 2 < 1  # ellipse
+
+
+def draw_shape(canvas: np.ndarray, kind: str, *, center: Tuple[float, float], radius: float,
+               angle: float, color: np.ndarray) -> None:
+    """Paint a shape (centre in pixels, radius in pixels, angle in radians, clockwise on screen)
+    onto `canvas` (H, W, 3) float, in place."""
+    height, width, _ = canvas.shape
+    x0, y0 = center
+    reach = radius * 1.5  # bounding square of the shape at any angle
+    top, bottom = max(0, int(y0 - reach)), min(height, int(math.ceil(y0 + reach)) + 1)
+    left, right = max(0, int(x0 - reach)), min(width, int(math.ceil(x0 + reach)) + 1)
+    if top >= bottom or left >= right:
+        return  # entirely outside the frame
+    sub = (np.arange(SUPERSAMPLE) + 0.5) / SUPERSAMPLE
+    ys = (np.arange(top, bottom)[:, None] + sub[None, :]).reshape(-1) - y0   # (h*s,)
+    xs = (np.arange(left, right)[:, None] + sub[None, :]).reshape(-1) - x0   # (w*s,)
+    dy, dx = np.meshgrid(ys, xs, indexing="ij")
+    cos, sin = math.cos(angle), math.sin(angle)
+    u = (cos * dx + sin * dy) / radius  # rotate the pixel grid back by `angle`
+    v = (-sin * dx + cos * dy) / radius
+    inside = shape_mask(kind, u, v).astype(np.float32)
+    coverage = inside.reshape(bottom - top, SUPERSAMPLE, right - left, SUPERSAMPLE).mean(axis=(1, 3))
+    patch = canvas[top:bottom, left:right]
+    patch += coverage[..., None] * (color - patch)
+
+
+def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) float: a smooth random colour field plus fine static grain."""
+    cells = int(rng.integers(3, 7))
+    coarse = rng.uniform(0, 255, size=(cells, cells, 3))
+    base = rng.uniform(40, 215, size=3)
+    grid = np.linspace(0, cells - 1, size)
+    lo = np.floor(grid).astype(int)
+    hi = np.minimum(lo + 1, cells - 1)
+    w = (grid - lo)[:, None]
+    rows = coarse[lo] * (1 - w[..., None]) + coarse[hi] * w[..., None]             # (size, cells, 3)
+    field = rows[:, lo] * (1 - w.T[..., None]) + rows[:, hi] * w.T[..., None]      # (size, size, 3)
+    grain = rng.normal(0, 12, size=(size, size, 1))
+    return np.clip(0.5 * base + 0.5 * field + grain, 0, 255)
+
+
+def contrasting_color(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
+    """A random colour at least 120 (sum over RGB) away from the background's mean colour."""
+    mean = background.reshape(-1, 3).mean(axis=0)
+    for _ in range(100):
+        color = rng.uniform(0, 255, size=3)
+        if np.abs(color - mean).sum() > 120:
+            return color
+    return 255 - mean
+
+
+# --------------------------------------------------------------------------- one video
+
+def motion_path(name: str, rng: np.random.Generator, *, num_frames: int, size: int
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame centre (T, 2), radius (T,) and angle (T,) of the moving shape of class `name`."""
+    t = np.arange(num_frames, dtype=np.float64)
+    scale = size / 64  # speeds and sizes are tuned for 64-px frames
+    radius = np.full(num_frames, rng.uniform(6, 10) * scale)
+    angle = np.full(num_frames, rng.uniform(0, 2 * math.pi))
+    drift = rng.uniform(-0.4, 0.4, size=2) * scale  # slow wander of the non-moving classes
+    if name.startswith("move_"):
+        direction = np.array(DIRECTIONS[name[len("move_"):]], dtype=np.float64)
+        direction /= np.linalg.norm(direction)
+        speed = rng.uniform(1.6, 2.6) * scale
+        travel = direction * speed * (num_frames - 1)
+        # start anywhere that keeps the centre inside the frame for the whole path
+        low = np.maximum(0.15 * size, 0.15 * size - travel)
+        high = np.minimum(0.85 * size, 0.85 * size - travel)
+        start = rng.uniform(low, np.maximum(low, high))
+        return start + t[:, None] * direction * speed, radius, angle
+    start = rng.uniform(0.3 * size, 0.7 * size, size=2)
+    center = start + t[:, None] * drift
+    if name.startswith("rotate_"):
+        spin = math.radians(rng.uniform(8, 14)) * (1 if name == "rotate_cw" else -1)
+        return center, radius, angle + spin * t
+    ratio = rng.uniform(2.2, 3.0)  # grow / shrink: the radius changes by this factor overall
+    small = rng.uniform(4.5, 6.5) * scale
+    growth = small * ratio ** (t / max(num_frames - 1, 1))
+    return center, growth if name == "grow" else growth[::-1].copy(), angle
+
+
+def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: int) -> np.ndarray:
+    """uint8 (T, size, size, 3) RGB frames of one video of class `name`."""
+    background = textured_background(rng, size)
+    kind = SHAPES[int(rng.integers(len(SHAPES)))]
+    for _ in range(int(rng.integers(1, 4))):  # static distractors: only motion tells the mover apart
+        draw_shape(background, SHAPES[int(rng.integers(len(SHAPES)))],
+                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(4, 9) * size / 64,
+                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background))
+    color = contrasting_color(rng, background)
+    centers, radii, angles = motion_path(name, rng, num_frames=num_frames, size=size)
+    frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
+    for i in range(num_frames):
+        canvas = background.copy()
+        draw_shape(canvas, kind, center=tuple(centers[i]), radius=float(radii[i]), angle=float(angles[i]),
+                   color=color)
+        canvas += rng.normal(0, 4, size=canvas.shape)  # sensor noise, different in every frame
+        frames[i] = np.clip(canvas, 0, 255).round().astype(np.uint8)
+    return frames
+
+
+# --------------------------------------------------------------------------- the dataset
+
+def _video_plan(cfg: SyntheticConfig) -> Iterator[Tuple[str, str, int, int]]:
+    """(split, class name, label, number) of every video to make."""
+    for split, count in (("train", cfg.train_per_class), ("val", cfg.val_per_class)):
+        for label, name in enumerate(CLASSES[:cfg.num_classes]):
+            for number in range(count):
+                yield split, name, label, number
+
+
+def check_synthetic_config(cfg: SyntheticConfig) -> None:
+    if not 2 <= cfg.num_classes <= len(CLASSES):
+        raise Action3dError(f"data.synthetic.num_classes={cfg.num_classes} is not allowed: 2..{len(CLASSES)}")
+    for key in ("train_per_class", "val_per_class"):
+        if getattr(cfg, key) < 1:
+            raise Action3dError(f"data.synthetic.{key}={getattr(cfg, key)} is not allowed: must be >= 1")
+    if cfg.num_frames < 2:
+        raise Action3dError(f"data.synthetic.num_frames={cfg.num_frames} is not allowed: must be >= 2")
+    if cfg.size < 16 or cfg.size % 2:
+        raise Action3dError(f"data.synthetic.size={cfg.size} is not allowed: an even number >= 16")
+
+
+def make_synthetic(out_dir: str | Path, cfg: SyntheticConfig, *, progress: bool = True) -> Path:
+    """Write the synthetic dataset into `out_dir`; returns `out_dir` (train.txt, val.txt, classes.txt)."""
+    from action3d.data.video_writer import write_video
+
+    check_synthetic_config(cfg)
+    out_dir = Path(out_dir)
+    lists: Dict[str, List[Tuple[str, int]]] = {"train": [], "val": []}
+    plan = list(_video_plan(cfg))
+    for split, name, label, number in tqdm(plan, desc="synthetic videos", disable=not progress,
+                                           unit="video", leave=False):
+        # one generator per video, keyed by its place in the set: any subset is reproducible
+        rng = np.random.default_rng([cfg.seed, 0 if split == "train" else 1, label, number])
+        path = out_dir / split / name / f"{name}_{number:04d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, render_video(name, rng, num_frames=cfg.num_frames, size=cfg.size), fps=FPS)
+        lists[split].append((str(path), label))
+    write_list_file(out_dir / "train.txt", lists["train"], out_dir)
+    write_list_file(out_dir / "val.txt", lists["val"], out_dir)
+    (out_dir / "synthetic.json").write_text(json.dumps(
+        {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(_plain(cfg))}, indent=1) + "\n")
+    write_classes_file(out_dir / "classes.txt", CLASSES[:cfg.num_classes])  # last: marks it complete
+    return out_dir
+
+
+def _plain(cfg) -> SyntheticConfig:
+    """A SyntheticConfig dataclass from a dataclass or an OmegaConf node."""
+    if isinstance(cfg, SyntheticConfig):
+        return cfg
+    return SyntheticConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(SyntheticConfig)})
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ACTION3D_CACHE") or Path.home() / ".cache" / "action3d")
+
+
+def synthetic_folder_name(cfg: SyntheticConfig) -> str:
+    return (f"synthetic-v{GENERATOR_VERSION}-c{cfg.num_classes}-n{cfg.train_per_class}x{cfg.val_per_class}"
+            f"-f{cfg.num_frames}-s{cfg.size}-seed{cfg.seed}")
+
+
+def is_complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in ("train.txt", "val.txt", "classes.txt"))
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """Hold an exclusive lock on `lock_path` (other processes wait); no-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the rename below still keeps the folder consistent
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _generate_once(folder: Path, cfg: SyntheticConfig, progress: bool) -> None:
+    """Make the set in `folder` unless it is there; safe when several processes call it at once
+    (a lock makes the others wait, and the set is written to a temporary folder then renamed)."""
+    if is_complete(folder):
+        return
+    with _exclusive(folder.with_name(folder.name + ".lock")):
+        if is_complete(folder):  # another process made it while we waited
+            return
+        if folder.exists() and any(folder.iterdir()):
+            raise Action3dError(f"data.root={folder}: folder exists but holds no complete synthetic set "
+                                "(train.txt, val.txt, classes.txt); remove it or choose another folder")
+        log.info("generating the synthetic dataset in %s (first use)", folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp", dir=folder.parent))
+        try:
+            make_synthetic(tmp, cfg, progress=progress)
+            if folder.exists():
+                folder.rmdir()  # empty (checked above)
+            os.rename(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def ensure_synthetic(data_cfg, *, progress: bool = True):
+    """Return a copy of `data_cfg` with root/train_list/val_list/classes_file of the synthetic set,
+    generating it on first use (into data.root if set, else the cache folder)."""
+    cfg = _plain(data_cfg.synthetic)
+    check_synthetic_config(cfg)
+    folder = Path(data_cfg.root) if data_cfg.root else cache_dir() / synthetic_folder_name(cfg)
+    _generate_once(folder.absolute(), cfg, progress)
+    return _updated(data_cfg, root=str(folder), train_list=str(folder / "train.txt"),
+                    val_list=str(folder / "val.txt"), classes_file=str(folder / "classes.txt"))
+
+
+def _updated(data_cfg, **values):
+    """A copy of a DataConfig dataclass or OmegaConf node with some fields replaced."""
+    if dataclasses.is_dataclass(data_cfg):
+        return dataclasses.replace(data_cfg, **values)
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(data_cfg, resolve=True)
+    return OmegaConf.merge(OmegaConf.structured(DataConfig), plain, values)

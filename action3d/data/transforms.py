@@ -1,0 +1,275 @@
+"""Spatial transforms of uint8 clips `(..., C, T, H, W)`: the same box and flip for every frame.
+
+Every transform is a callable `transform(clip, rng) -> clip` with `rng` a `numpy.random.Generator`
+(deterministic ones ignore it), so a worker-seeded generator makes augmentation reproducible.
+Crops that take `short_side` pick their box as if the frame had first been resized to that short
+side, then cut it from the decoded frame and resize it once: one resize per clip instead of two.
+Multi-view crops (`ThreeCrop`, `TenCrop`) add a view dimension just before C: `(C,T,H,W)` becomes
+`(V,C,T,H,W)`, and `(K,C,T,H,W)` becomes `(K,V,C,T,H,W)`.
+
+`normalize` (float conversion and mean/std) runs on the training device, not in the workers.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as F
+
+from action3d.errors import Action3dError
+
+Box = Tuple[int, int, int, int]  # top, left, height, width in pixels of the frame it applies to
+Transform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- functional core
+
+def resize_short_side(clip: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize so that min(H, W) == size, keeping the aspect ratio (antialiased bilinear)."""
+    if min(clip.shape[-2:]) == size:
+        return clip
+    return F.resize(clip, [size], antialias=True)
+
+
+def crop(clip: torch.Tensor, box: Box) -> torch.Tensor:
+    top, left, height, width = box
+    return clip[..., top:top + height, left:left + width]
+
+
+def resized_crop(clip: torch.Tensor, box: Box, size: int) -> torch.Tensor:
+    """Cut `box` out of every frame and resize it to `size` x `size`."""
+    patch = crop(clip, box)
+    if patch.shape[-2:] == (size, size):
+        return patch
+    return F.resize(patch, [size, size], antialias=True)
+
+
+def hflip(clip: torch.Tensor) -> torch.Tensor:
+    return clip.flip(-1)
+
+
+def center_box(height: int, width: int, crop_h: int, crop_w: int) -> Box:
+    crop_h, crop_w = min(crop_h, height), min(crop_w, width)
+    return (height - crop_h) // 2, (width - crop_w) // 2, crop_h, crop_w
+
+
+def random_resized_box(height: int, width: int, *, rng: np.random.Generator,
+                       area_range: Sequence[float] = (0.08, 1.0),
+                       aspect_ratio_range: Sequence[float] = (3 / 4, 4 / 3),
+                       max_attempts: int = 10) -> Box:
+    """Inception-style box: a random share of the area with a random aspect ratio (mmaction2's)."""
+    area = height * width
+    log_ratio = (math.log(aspect_ratio_range[0]), math.log(aspect_ratio_range[1]))
+    for _ in range(max_attempts):
+        target_area = rng.uniform(*area_range) * area
+        ratio = math.exp(rng.uniform(*log_ratio))
+        crop_w = int(round(math.sqrt(target_area * ratio)))
+        crop_h = int(round(math.sqrt(target_area / ratio)))
+        if 0 < crop_w <= width and 0 < crop_h <= height:
+            top = int(rng.integers(height - crop_h + 1))
+            left = int(rng.integers(width - crop_w + 1))
+            return top, left, crop_h, crop_w
+    side = min(height, width)  # fallback: the central square
+    return center_box(height, width, side, side)
+
+
+def multiscale_box(height: int, width: int, *, rng: np.random.Generator,
+                   scales: Sequence[float] = (1, 0.875, 0.75, 0.66), max_wh_scale_gap: int = 1,
+                   random_crop: bool = False) -> Box:
+    """TSN's MultiScaleCrop: width and height from `scales` x the short side (scales at most
+    `max_wh_scale_gap` apart), placed at random or at one of 5 fixed spots (corners, centre)."""
+    base = min(height, width)
+    sizes = [int(base * s) for s in scales]
+    pairs = [(h, w) for i, h in enumerate(sizes) for j, w in enumerate(sizes) if abs(i - j) <= max_wh_scale_gap]
+    crop_h, crop_w = pairs[int(rng.integers(len(pairs)))]
+    if random_crop:
+        return int(rng.integers(height - crop_h + 1)), int(rng.integers(width - crop_w + 1)), crop_h, crop_w
+    step_h, step_w = (height - crop_h) // 4, (width - crop_w) // 4
+    spots = [(0, 0), (0, 4 * step_w), (4 * step_h, 0), (4 * step_h, 4 * step_w), (2 * step_h, 2 * step_w)]
+    top, left = spots[int(rng.integers(len(spots)))]
+    return top, left, crop_h, crop_w
+
+
+def three_boxes(height: int, width: int, size: int) -> List[Box]:
+    """Three `size` squares along the long side (start, centre, end), centred on the short side."""
+    size = min(size, height, width)
+    if width >= height:
+        top, step = (height - size) // 2, (width - size) // 2
+        return [(top, 0, size, size), (top, step, size, size), (top, 2 * step, size, size)]
+    left, step = (width - size) // 2, (height - size) // 2
+    return [(0, left, size, size), (step, left, size, size), (2 * step, left, size, size)]
+
+
+def five_boxes(height: int, width: int, size: int) -> List[Box]:
+    """Four corners and the centre (the unflipped half of TenCrop)."""
+    size = min(size, height, width)
+    bottom, right = height - size, width - size
+    corners = [(0, 0), (0, right), (bottom, 0), (bottom, right)]
+    return [(t, l, size, size) for t, l in corners] + [center_box(height, width, size, size)]
+
+
+def scale_box(box: Box, factor: float, height: int, width: int) -> Box:
+    """Map a box drawn on a frame resized by `factor` back onto the (height, width) frame."""
+    if factor == 1:
+        return box
+    top, left, box_h, box_w = (v / factor for v in box)
+    box_h, box_w = max(1, min(round(box_h), height)), max(1, min(round(box_w), width))
+    top, left = min(round(top), height - box_h), min(round(left), width - box_w)
+    return top, left, box_h, box_w
+
+
+def virtual_frame(clip: torch.Tensor, short_side: Optional[int]) -> Tuple[int, int, float]:
+    """(height, width, factor) of the frame as if resized to `short_side` (None: as it is)."""
+    height, width = clip.shape[-2:]
+    if short_side is None:
+        return height, width, 1.0
+    factor = short_side / min(height, width)
+    return int(round(height * factor)), int(round(width * factor)), factor
+
+
+def normalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 `(N,C,T,H,W)` or `(N,V,C,T,H,W)` -> float `(x - mean) / std`, per channel (dim -4).
+
+    `mean`/`std` are on the 0-255 scale (mmaction2's convention). The memory format of the input
+    (e.g. `torch.channels_last_3d`) is kept.
+    """
+    shape = (-1, 1, 1, 1)  # channel dim is -4 in both layouts
+    mean_t = torch.as_tensor(mean, dtype=dtype, device=batch.device).view(shape)
+    std_t = torch.as_tensor(std, dtype=dtype, device=batch.device).view(shape)
+    return batch.to(dtype).sub_(mean_t).div_(std_t)
+
+
+# --------------------------------------------------------------------------- callables
+
+class Compose:
+    def __init__(self, transforms: Sequence[Transform]):
+        self.transforms = list(transforms)
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        for transform in self.transforms:
+            clip = transform(clip, rng)
+        return clip
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms})"
+
+
+class ResizeShortSide:
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        return resize_short_side(clip, self.size)
+
+    def __repr__(self) -> str:
+        return f"ResizeShortSide({self.size})"
+
+
+class RandomResizedCrop:
+    def __init__(self, size: int, *, area_range: Sequence[float] = (0.08, 1.0),
+                 aspect_ratio_range: Sequence[float] = (3 / 4, 4 / 3), short_side: Optional[int] = None):
+        self.size, self.area_range, self.aspect_ratio_range = size, tuple(area_range), tuple(aspect_ratio_range)
+        self.short_side = short_side
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        height, width, factor = virtual_frame(clip, self.short_side)
+        box = random_resized_box(height, width, rng=rng, area_range=self.area_range,
+                                 aspect_ratio_range=self.aspect_ratio_range)
+        return resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
+
+    def __repr__(self) -> str:
+        return f"RandomResizedCrop({self.size}, area_range={self.area_range}, short_side={self.short_side})"
+
+
+class MultiScaleCrop:
+    def __init__(self, size: int, *, scales: Sequence[float] = (1, 0.875, 0.75, 0.66),
+                 max_wh_scale_gap: int = 1, random_crop: bool = False, short_side: Optional[int] = None):
+        self.size, self.scales, self.max_wh_scale_gap = size, tuple(scales), max_wh_scale_gap
+        self.random_crop, self.short_side = random_crop, short_side
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        height, width, factor = virtual_frame(clip, self.short_side)
+        box = multiscale_box(height, width, rng=rng, scales=self.scales,
+                             max_wh_scale_gap=self.max_wh_scale_gap, random_crop=self.random_crop)
+        return resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
+
+    def __repr__(self) -> str:
+        return f"MultiScaleCrop({self.size}, scales={self.scales}, short_side={self.short_side})"
+
+
+class CenterCrop:
+    def __init__(self, size: int, *, short_side: Optional[int] = None):
+        self.size, self.short_side = size, short_side
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        height, width, factor = virtual_frame(clip, self.short_side)
+        box = center_box(height, width, self.size, self.size)
+        return resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
+
+    def __repr__(self) -> str:
+        return f"CenterCrop({self.size}, short_side={self.short_side})"
+
+
+class ThreeCrop:
+    """Three views along the long side: `(..., C,T,H,W)` -> `(..., 3, C,T,size,size)`."""
+
+    def __init__(self, size: int, *, short_side: Optional[int] = None):
+        self.size, self.short_side = size, short_side
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        height, width, factor = virtual_frame(clip, self.short_side)
+        boxes = [scale_box(b, factor, *clip.shape[-2:]) for b in three_boxes(height, width, self.size)]
+        return torch.stack([resized_crop(clip, b, self.size) for b in boxes], dim=-5)
+
+    def __repr__(self) -> str:
+        return f"ThreeCrop({self.size}, short_side={self.short_side})"
+
+
+class TenCrop:
+    """Four corners, centre, and their mirror images: `(..., C,T,H,W)` -> `(..., 10, C,T,size,size)`."""
+
+    def __init__(self, size: int, *, short_side: Optional[int] = None):
+        self.size, self.short_side = size, short_side
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        height, width, factor = virtual_frame(clip, self.short_side)
+        boxes = [scale_box(b, factor, *clip.shape[-2:]) for b in five_boxes(height, width, self.size)]
+        views = [resized_crop(clip, b, self.size) for b in boxes]
+        return torch.stack(views + [hflip(v) for v in views], dim=-5)
+
+    def __repr__(self) -> str:
+        return f"TenCrop({self.size}, short_side={self.short_side})"
+
+
+class RandomHorizontalFlip:
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        return hflip(clip) if rng.random() < self.p else clip
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"
+
+
+# --------------------------------------------------------------------------- pipelines from the config
+
+def build_train_transform(data_cfg) -> Compose:
+    """Random crop (resized to data.crop_size) and, if data.flip, a random horizontal flip."""
+    if data_cfg.train_crop == "multiscale":
+        crop_op: Transform = MultiScaleCrop(data_cfg.crop_size, short_side=data_cfg.short_side)
+    else:
+        crop_op = RandomResizedCrop(data_cfg.crop_size, area_range=tuple(data_cfg.crop_area_range),
+                                    short_side=data_cfg.short_side)
+    return Compose([crop_op] + ([RandomHorizontalFlip()] if data_cfg.flip else []))
+
+
+def build_test_transform(data_cfg, num_crops: int = 1) -> Transform:
+    """Short side to data.short_side, then 1 centre crop, 3 crops along the long side, or 10 crops."""
+    views = {1: CenterCrop, 3: ThreeCrop, 10: TenCrop}
+    if num_crops not in views:
+        raise Action3dError(f"eval.num_crops={num_crops} is not allowed: expected one of 1, 3, 10")
+    return Compose([views[num_crops](data_cfg.crop_size, short_side=data_cfg.short_side)])

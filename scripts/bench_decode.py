@@ -1,0 +1,304 @@
+#!/usr/bin/env python
+"""Decoding benchmark: clips/s of action3d's reader against a naive PyAV loop (and torchcodec).
+
+    python scripts/bench_decode.py [--quick] [--clips N] [--out results.json] [VIDEO ...]
+
+For every source video (generated Kinetics-like videos, plus any VIDEO given) and every clip
+shape (16x4 and 32x2: clip_len x frame_interval, seeded random starts), each reader opens the
+file, reads the clip's frame indices and closes it, as a dataset does once per sample:
+
+- action3d:   action3d.data.decode.VideoReader (seek to a keyframe, decode forward, convert only
+              the wanted frames);
+- naive:      the PyAV loop people write: decode from the first frame, keep the wanted ones;
+- torchcodec: torchcodec.decoders.VideoDecoder(seek_mode="exact"), when it is installed;
+- prepared:   action3d's reader on the same video after `prepare_dataset(short_side=128, gop=16)`.
+
+Readers run interleaved clip by clip on one core (torch and the decoders use one thread), so the
+ratios compare like with like on a noisy machine. Every reader's frames are compared with the
+naive loop's on the same file (for `prepared`: the naive loop on the prepared file, untimed).
+Prints a table and writes JSON (default bench_results/decode.json).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import importlib.util
+import json
+import platform
+import pstats
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from action3d.data.decode import VideoReader  # noqa: E402
+from action3d.data.prepare import prepare_dataset, prepared_name  # noqa: E402
+from action3d.data.video_writer import write_video  # noqa: E402
+
+CLIP_SHAPES = ((16, 4), (32, 2))  # (clip_len, frame_interval)
+TARGET_RATIO_TO_NAIVE = 1.5       # action3d / naive on raw 256-px videos
+TARGET_PREPARED_CLIPS_PER_S = 50  # 16x4 clips after prepare short_side=128 gop=16
+TARGET_RATIO_TO_TORCHCODEC = 1.0
+
+
+@dataclass(frozen=True)
+class SyntheticVideo:
+    name: str
+    width: int
+    height: int
+    fps: int
+    seconds: int = 10
+    keyframe_seconds: int = 2
+
+    def path(self, folder: Path) -> Path:
+        return folder / f"{self.name}_{self.width}x{self.height}_{self.fps}fps.mp4"
+
+
+SYNTHETIC = (SyntheticVideo("kinetics256", 340, 256, 25),
+             SyntheticVideo("kinetics256", 456, 256, 30),
+             SyntheticVideo("hd720", 1280, 720, 30))
+
+
+# -- test videos ---------------------------------------------------------------------------------
+
+def kinetics_like_frames(video: SyntheticVideo, seed: int = 0) -> np.ndarray:
+    """Camera pan over a blurred random texture, two moving objects, sensor noise: about the
+    bitrate and motion of a Kinetics clip, so that decoding costs what it costs there."""
+    rng = np.random.default_rng(seed)
+    w, h, frames = video.width, video.height, video.seconds * video.fps
+    coarse = torch.from_numpy(rng.integers(0, 256, (3, h // 16 + 4, w // 16 + 12))).float()
+    texture = torch.nn.functional.interpolate(coarse[None], scale_factor=16, mode="bicubic")[0]
+    texture = texture.clamp(0, 255).permute(1, 2, 0).numpy()           # (H', W', 3)
+    noise = rng.normal(0, 6, (8, h, w, 3)).astype(np.float32)            # reused, rolled
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.empty((frames, h, w, 3), np.uint8)
+    for t in range(frames):
+        dx = int(80 + 70 * np.sin(t / 40)), int(30 + 20 * np.cos(t / 55))
+        frame = texture[dx[1]:dx[1] + h, dx[0]:dx[0] + w].copy()
+        for k, colour in enumerate(([220, 40, 40], [40, 200, 90])):
+            cx = (0.2 + 0.6 * k) * w + 0.3 * w * np.sin(t / (17 + 9 * k))
+            cy = h / 2 + h / 4 * np.cos(t / (23 + 5 * k))
+            frame[(xx - cx) ** 2 + (yy - cy) ** 2 < (h / (7 + 2 * k)) ** 2] = colour
+        frame += np.roll(noise[t % 8], t, axis=1)
+        out[t] = frame.clip(0, 255)
+    return out
+
+
+def ensure_synthetic(video: SyntheticVideo, folder: Path) -> Path:
+    path = video.path(folder)
+    if not path.exists():  # cached: generated once per machine
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part.mp4")
+        write_video(partial, kinetics_like_frames(video), fps=video.fps,
+                    gop=video.fps * video.keyframe_seconds, bframes=3)  # x264's default B-frames
+        partial.rename(path)
+    return path
+
+
+def ensure_prepared(path: Path, folder: Path) -> Path:
+    out = folder / hashlib.sha1(str(path.parent.resolve()).encode()).hexdigest()[:10]
+    done = prepare_dataset([(str(path.resolve()), 0)], root=path.parent.resolve(), out=out,
+                           short_side=128, gop=16, workers=1, progress=False)
+    if not done:
+        raise SystemExit(f"prepare failed for {path}: see {out}/prepare_failures.txt")
+    return out / prepared_name(path.name)
+
+
+# -- readers: path, frame indices -> uint8 (C, T, H, W) ------------------------------------------
+
+def read_action3d(path, indices):
+    with VideoReader(path, threads=1) as reader:
+        return reader.read(indices)
+
+
+def read_naive(path, indices):
+    wanted, last, kept = set(indices), max(indices), {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for number, frame in enumerate(container.decode(stream)):
+            if number in wanted:
+                kept[number] = frame.to_ndarray(format="rgb24")
+            if number >= last:
+                break
+    return torch.from_numpy(np.stack([kept[i] for i in indices])).permute(3, 0, 1, 2)
+
+
+def read_torchcodec(path, indices):
+    from torchcodec.decoders import VideoDecoder
+    decoder = VideoDecoder(str(path), seek_mode="exact", num_ffmpeg_threads=1)
+    return decoder.get_frames_at(indices=list(indices)).data.permute(1, 0, 2, 3)  # (C, T, H, W)
+
+
+# -- measurement ---------------------------------------------------------------------------------
+
+def frame_count(path) -> tuple[int, int, int, float]:
+    with VideoReader(path) as reader:
+        return reader.num_frames, reader.width, reader.height, reader.fps
+
+
+def clips_for(num_frames, clip_len, interval, count, seed) -> list[list[int]]:
+    """`count` clips of `clip_len` frames `interval` apart, at seeded random starts."""
+    rng = np.random.default_rng(seed)
+    span = (clip_len - 1) * interval + 1
+    starts = rng.integers(0, max(1, num_frames - span + 1), count)
+    return [[min(int(s) + i * interval, num_frames - 1) for i in range(clip_len)] for s in starts]
+
+
+def compare(a: torch.Tensor, b: torch.Tensor) -> int:
+    """0 when identical, else the largest absolute difference (255 for a shape mismatch)."""
+    if a.shape != b.shape:
+        return 255
+    return int((a.int() - b.int()).abs().max())
+
+
+def bench_source(path: Path, prepared: Path, clip_shape, count, seed, use_torchcodec):
+    num_frames, width, height, fps = frame_count(path)
+    clips = clips_for(num_frames, *clip_shape, count, seed)
+    readers = {"action3d": (read_action3d, path), "naive": (read_naive, path)}
+    if use_torchcodec:
+        readers["torchcodec"] = (read_torchcodec, path)
+    readers["prepared"] = (read_action3d, prepared)
+    for read, file in readers.values():  # warm-up: imports, page cache
+        read(file, clips[0])
+    seconds = dict.fromkeys(readers, 0.0)
+    max_diff = dict.fromkeys(readers, 0)
+    for indices in clips:
+        outputs = {}
+        for name, (read, file) in readers.items():
+            start = time.perf_counter()
+            outputs[name] = read(file, indices)
+            seconds[name] += time.perf_counter() - start
+        for name in readers:
+            if name == "prepared":
+                reference = read_naive(prepared, indices)  # untimed: same file, naive loop
+            else:
+                reference = outputs["naive"]
+            max_diff[name] = max(max_diff[name], compare(outputs[name], reference))
+    rate = {name: len(clips) / seconds[name] for name in readers}
+    return {
+        "source": str(path), "prepared": str(prepared), "width": width, "height": height,
+        "fps": round(fps, 3), "frames": num_frames, "clip": f"{clip_shape[0]}x{clip_shape[1]}",
+        "clips": len(clips),
+        "readers": {name: {"clips_per_s": round(rate[name], 2),
+                           "ratio_to_naive": round(rate[name] / rate["naive"], 2),
+                           "max_abs_diff": max_diff[name]} for name in readers},
+    }
+
+
+def check_targets(rows, generated) -> list[dict]:
+    targets = []
+    for row in rows:
+        if row["source"] not in generated:
+            continue
+        readers, where = row["readers"], f"{Path(row['source']).name} {row['clip']}"
+        if min(row["width"], row["height"]) == 256:
+            ratio = readers["action3d"]["ratio_to_naive"]
+            targets.append({"what": f"action3d / naive, {where}", "value": ratio,
+                            "target": TARGET_RATIO_TO_NAIVE, "met": ratio >= TARGET_RATIO_TO_NAIVE})
+        if row["clip"] == "16x4":
+            rate = readers["prepared"]["clips_per_s"]
+            targets.append({"what": f"prepared clips/s, {where}", "value": rate,
+                            "target": TARGET_PREPARED_CLIPS_PER_S,
+                            "met": rate >= TARGET_PREPARED_CLIPS_PER_S})
+        if "torchcodec" in readers:
+            ratio = readers["action3d"]["clips_per_s"] / readers["torchcodec"]["clips_per_s"]
+            targets.append({"what": f"action3d / torchcodec, {where}", "value": round(ratio, 2),
+                            "target": TARGET_RATIO_TO_TORCHCODEC,
+                            "met": ratio >= TARGET_RATIO_TO_TORCHCODEC})
+    return targets
+
+
+def print_table(rows, targets) -> None:
+    names = list(rows[0]["readers"])
+    header = f"{'source':<34}{'size':>10}{'clip':>6}" + "".join(f"{n:>12}" for n in names)
+    header += "".join(f"{n + '/naive':>16}" for n in names if n != "naive") + "  frames"
+    print("clips/s, one core (open + read + close per clip)")
+    print(header)
+    for row in rows:
+        readers = row["readers"]
+        line = f"{Path(row['source']).name:<34}{row['width']}x{row['height']:<5}{row['clip']:>6}"
+        line += "".join(f"{readers[n]['clips_per_s']:>12.1f}" for n in names)
+        line += "".join(f"{readers[n]['ratio_to_naive']:>15.2f}x" for n in names if n != "naive")
+        diffs = {n: readers[n]["max_abs_diff"] for n in names if readers[n]["max_abs_diff"]}
+        line += "  identical" if not diffs else f"  DIFFER (max abs diff {diffs})"
+        print(line)
+    print()
+    for target in targets:
+        mark = "met " if target["met"] else "MISS"
+        print(f"[{mark}] {target['what']}: {target['value']} (target {target['target']})")
+
+
+def profile_prepared(prepared: Path, count: int, seed: int) -> None:
+    num_frames = frame_count(prepared)[0]
+    clips = clips_for(num_frames, 16, 4, count, seed)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for indices in clips:
+        read_action3d(prepared, indices)
+    profiler.disable()
+    print(f"\ncProfile of action3d on {prepared.name}, {count} 16x4 clips:")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("videos", nargs="*", type=Path, help="extra videos to measure")
+    parser.add_argument("--quick", action="store_true", help="one 256-px video, fewer clips")
+    parser.add_argument("--clips", type=int, default=None, help="clips per source and shape")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=REPO / "bench_results" / "videos",
+                        help="where generated and prepared videos are kept between runs")
+    parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "decode.json")
+    parser.add_argument("--no-torchcodec", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile the prepared reader")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    count = args.clips or (8 if args.quick else 20)
+    synthetic = SYNTHETIC[:1] if args.quick else SYNTHETIC
+    use_torchcodec = not args.no_torchcodec and importlib.util.find_spec("torchcodec") is not None
+    if not use_torchcodec:
+        print("torchcodec is not installed: its column is skipped")
+
+    started = time.perf_counter()
+    generated = [ensure_synthetic(video, args.cache) for video in synthetic]
+    sources = generated + [path for path in args.videos]
+    for path in args.videos:
+        if not path.is_file():
+            raise SystemExit(f"no such video: {path}")
+    prepared = {path: ensure_prepared(path, args.cache / "prepared") for path in sources}
+    print(f"videos ready in {time.perf_counter() - started:.0f} s")
+
+    rows = []
+    for path in sources:
+        for shape in CLIP_SHAPES:
+            rows.append(bench_source(path, prepared[path], shape, count, args.seed,
+                                     use_torchcodec))
+    targets = check_targets(rows, {str(p) for p in generated})
+    print_table(rows, targets)
+    if args.profile:
+        profile_prepared(prepared[generated[0]], count, args.seed)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "command": " ".join(sys.argv),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "av": av.__version__, "threads": 1},
+        "seed": args.seed, "clips_per_setting": count, "rows": rows, "targets": targets,
+        "seconds": round(time.perf_counter() - started, 1),
+    }, indent=2))
+    print(f"\nwrote {args.out} ({time.perf_counter() - started:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
