@@ -203,8 +203,8 @@ def validate_model(model: DictConfig, key: str = "model") -> None:
         _fail(f"{key}.num_stages", model.num_stages, "must be 1..4")
     n = model.num_stages
     blocks = list(model.stage_blocks) if model.stage_blocks is not None else list(ResNet3d.arch_settings[model.depth][1])
-    if len(blocks) < n or any(b < 1 for b in blocks):
-        _fail(f"{key}.stage_blocks", blocks, f"needs {n} positive block counts (num_stages={n})")
+    if len(blocks) not in (n, 4) or any(b < 1 for b in blocks):
+        _fail(f"{key}.stage_blocks", blocks, f"needs {n} positive block counts (num_stages={n}), or 4 cut to {n}")
     blocks = blocks[:n]
     for name in ("spatial_strides", "temporal_strides", "dilations"):
         values = list(model[name])

@@ -21,22 +21,22 @@ Sample = Tuple[str, int]
 
 @dataclass
 class CheckReport:
-    """ok: usable samples (decode fully, at least `min_frames` frames) in input order.
+    """good: usable samples (decode fully, at least `min_frames` frames) in input order.
     short: `(path, label, frames)` that decode but are shorter. bad: `(path, reason)`."""
 
     root: str
     min_frames: int
-    ok: List[Sample] = field(default_factory=list)
+    good: List[Sample] = field(default_factory=list)
     short: List[Tuple[str, int, int]] = field(default_factory=list)
     bad: List[Tuple[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return len(self.ok) + len(self.short) + len(self.bad)
+        return len(self.good) + len(self.short) + len(self.bad)
 
     def summary(self, limit: int = 20) -> str:
         """A few lines for the terminal: counts, then the first `limit` bad and short files."""
-        lines = [f"{self.total} videos under {self.root}: {len(self.ok)} ok, {len(self.bad)} unreadable, "
+        lines = [f"{self.total} videos under {self.root}: {len(self.good)} ok, {len(self.bad)} unreadable, "
                  f"{len(self.short)} shorter than {self.min_frames} frames"]
         lines += [f"  bad   {self._show(path)}: {_strip_path(reason, path)}" for path, reason in self.bad[:limit]]
         lines += [f"  short {self._show(path)}: {frames} frames" for path, _, frames in self.short[:limit]]
@@ -94,7 +94,7 @@ def check_dataset(samples: Sequence[Sample], *, root: str, min_frames: int, work
         elif frames < min_frames:
             report.short.append((path, label, frames))
         else:
-            report.ok.append((path, label))
+            report.good.append((path, label))
     return report
 
 

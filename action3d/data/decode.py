@@ -29,7 +29,8 @@ from action3d.errors import Action3dError
 DECODE_ORDER_TIMESTAMP_FORMATS = {"avi"}
 
 # Seek forward instead of decoding through when at least this many unwanted frames lie between
-# the current position and the next wanted frame's keyframe (a seek costs about one frame).
+# the current position and the next wanted frame's keyframe (1..8 measured within noise of each
+# other on 16x4, 32x2 and 8x8 clips: a seek costs little more than the frames it skips).
 MIN_FRAMES_SKIPPED_BY_SEEK = 2
 
 

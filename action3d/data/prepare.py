@@ -113,7 +113,7 @@ def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out
     """
     if short_side <= 0 or gop <= 0:
         raise Action3dError(f"prepare: short_side and gop must be positive, got {short_side}, {gop}")
-    root, out = Path(root).resolve(), Path(out).resolve()
+    root, out = Path(os.path.abspath(root)), Path(os.path.abspath(out))  # keep symlinks as given
     if out == root:
         raise Action3dError(f"prepare: out={out} is the dataset root; choose another folder")
     relative = [_relative_to_root(path, root) for path, _ in samples]
@@ -132,7 +132,7 @@ def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out
 
 def _relative_to_root(path: str, root: Path) -> str:
     try:
-        return str(Path(path).resolve().relative_to(root))
+        return str(Path(os.path.abspath(path)).relative_to(root))
     except ValueError:
         raise Action3dError(f"prepare: video {path} is not under data.root={root}") from None
 
@@ -147,7 +147,7 @@ def _run_jobs(jobs: list[_Job], *, workers: int, progress: bool) -> list[tuple[s
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
         futures = {pool.submit(_run_job, job): job for job in jobs}
-        outcomes = ((futures[f], f.result()) for f in as_completed(futures))
+        outcomes = ((futures[f], _result(f, futures[f])) for f in as_completed(futures))
     try:
         for job, reason in outcomes:
             if reason is not None:
@@ -159,6 +159,13 @@ def _run_jobs(jobs: list[_Job], *, workers: int, progress: bool) -> list[tuple[s
         if workers > 1:
             pool.shutdown(cancel_futures=True)
     return failures
+
+
+def _result(future, job: _Job) -> str | None:
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a worker killed by a crashing decoder
+        return f"{job.source}: worker process failed ({_reason(error)})"
 
 
 def _write_failures(out: Path, failures: list[tuple[str, str]]) -> None:

@@ -59,7 +59,8 @@ def shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def draw_shape(canvas: np.ndarray, kind: str, *, center: Tuple[float, float], radius: float,
                angle: float, color: np.ndarray) -> None:
     """Paint a shape (centre in pixels, radius in pixels, angle in radians, clockwise on screen)
-    onto `canvas` (H, W, 3) float, in place."""
+    onto `canvas` (H, W, 3) float, in place. Stripes across the shape (a darker second tone) turn
+    and move with it, so the inside of the shape shows motion too, not only its outline."""
     height, width, _ = canvas.shape
     x0, y0 = center
     reach = radius * 1.5  # bounding square of the shape at any angle
@@ -75,9 +76,12 @@ def draw_shape(canvas: np.ndarray, kind: str, *, center: Tuple[float, float], ra
     u = (cos * dx + sin * dy) / radius  # rotate the pixel grid back by `angle`
     v = (-sin * dx + cos * dy) / radius
     inside = shape_mask(kind, u, v).astype(np.float32)
-    coverage = inside.reshape(bottom - top, SUPERSAMPLE, right - left, SUPERSAMPLE).mean(axis=(1, 3))
+    stripe = (np.floor((u + 1) * 2.5) % 2).astype(np.float32) * inside   # the darker tone
+    shape = (bottom - top, SUPERSAMPLE, right - left, SUPERSAMPLE)
+    coverage = inside.reshape(shape).mean(axis=(1, 3))[..., None]
+    dark = stripe.reshape(shape).mean(axis=(1, 3))[..., None]
     patch = canvas[top:bottom, left:right]
-    patch += coverage[..., None] * (color - patch)
+    patch += coverage * (color - patch) - dark * 0.45 * color
 
 
 def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -91,18 +95,18 @@ def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
     w = (grid - lo)[:, None]
     rows = coarse[lo] * (1 - w[..., None]) + coarse[hi] * w[..., None]             # (size, cells, 3)
     field = rows[:, lo] * (1 - w.T[..., None]) + rows[:, hi] * w.T[..., None]      # (size, size, 3)
-    grain = rng.normal(0, 12, size=(size, size, 1))
+    grain = rng.normal(0, 8, size=(size, size, 1))
     return np.clip(0.5 * base + 0.5 * field + grain, 0, 255)
 
 
-def contrasting_color(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
-    """A random colour at least 120 (sum over RGB) away from the background's mean colour."""
+def contrasting_color(rng: np.random.Generator, background: np.ndarray, distance: float = 180) -> np.ndarray:
+    """A random colour at least `distance` (sum over RGB) away from the background's mean colour."""
     mean = background.reshape(-1, 3).mean(axis=0)
     for _ in range(100):
         color = rng.uniform(0, 255, size=3)
-        if np.abs(color - mean).sum() > 120:
+        if np.abs(color - mean).sum() > distance:
             return color
-    return 255 - mean
+    return np.where(mean > 127, 0.0, 255.0)
 
 
 # --------------------------------------------------------------------------- one video
@@ -112,26 +116,26 @@ def motion_path(name: str, rng: np.random.Generator, *, num_frames: int, size: i
     """Per-frame centre (T, 2), radius (T,) and angle (T,) of the moving shape of class `name`."""
     t = np.arange(num_frames, dtype=np.float64)
     scale = size / 64  # speeds and sizes are tuned for 64-px frames
-    radius = np.full(num_frames, rng.uniform(6, 10) * scale)
+    radius = np.full(num_frames, rng.uniform(8, 12) * scale)
     angle = np.full(num_frames, rng.uniform(0, 2 * math.pi))
     drift = rng.uniform(-0.4, 0.4, size=2) * scale  # slow wander of the non-moving classes
     if name.startswith("move_"):
         direction = np.array(DIRECTIONS[name[len("move_"):]], dtype=np.float64)
         direction /= np.linalg.norm(direction)
-        speed = rng.uniform(1.6, 2.6) * scale
+        speed = rng.uniform(2.0, 3.0) * scale
         travel = direction * speed * (num_frames - 1)
         # start anywhere that keeps the centre inside the frame for the whole path
-        low = np.maximum(0.15 * size, 0.15 * size - travel)
-        high = np.minimum(0.85 * size, 0.85 * size - travel)
+        low = np.maximum(0.12 * size, 0.12 * size - travel)
+        high = np.minimum(0.88 * size, 0.88 * size - travel)
         start = rng.uniform(low, np.maximum(low, high))
         return start + t[:, None] * direction * speed, radius, angle
     start = rng.uniform(0.3 * size, 0.7 * size, size=2)
     center = start + t[:, None] * drift
     if name.startswith("rotate_"):
-        spin = math.radians(rng.uniform(8, 14)) * (1 if name == "rotate_cw" else -1)
+        spin = math.radians(rng.uniform(10, 16)) * (1 if name == "rotate_cw" else -1)
         return center, radius, angle + spin * t
-    ratio = rng.uniform(2.2, 3.0)  # grow / shrink: the radius changes by this factor overall
-    small = rng.uniform(4.5, 6.5) * scale
+    ratio = rng.uniform(2.2, 2.8)  # grow / shrink: the radius changes by this factor overall
+    small = rng.uniform(5.0, 7.0) * scale
     growth = small * ratio ** (t / max(num_frames - 1, 1))
     return center, growth if name == "grow" else growth[::-1].copy(), angle
 
@@ -140,10 +144,10 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
     """uint8 (T, size, size, 3) RGB frames of one video of class `name`."""
     background = textured_background(rng, size)
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    for _ in range(int(rng.integers(1, 4))):  # static distractors: only motion tells the mover apart
+    for _ in range(int(rng.integers(0, 3))):  # static distractors: only motion tells the mover apart
         draw_shape(background, SHAPES[int(rng.integers(len(SHAPES)))],
-                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(4, 9) * size / 64,
-                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background))
+                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(4, 8) * size / 64,
+                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background, 120))
     color = contrasting_color(rng, background)
     centers, radii, angles = motion_path(name, rng, num_frames=num_frames, size=size)
     frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)

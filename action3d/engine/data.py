@@ -46,6 +46,10 @@ def make_loader(dataset: Dataset, data_cfg: DictConfig, *, sampler: Sampler, bat
         persistent_workers=persistent and data_cfg.persistent_workers and workers > 0,
         prefetch_factor=data_cfg.prefetch_factor if workers > 0 else None,
         drop_last=drop_last,
+        # Its own generator: creating an iterator must not draw from the global torch RNG (that
+        # would shift dropout's random stream whenever a validation loader starts, and a resumed
+        # run would diverge). Augmentation is seeded per sample by the dataset, not by workers.
+        generator=torch.Generator().manual_seed(0),
     )
 
 

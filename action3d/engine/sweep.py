@@ -16,10 +16,14 @@ from omegaconf import DictConfig
 
 
 def collect(sweep_dir: Path) -> List[Dict[str, Any]]:
+    """One row per job; `overrides` keeps only those that differ between jobs (the swept ones)."""
+    summaries = [(path.parent.name, json.loads(path.read_text())) for path in
+                 sorted(sweep_dir.glob("*/summary.json"), key=lambda p: _job_number(p.parent.name))]
+    common = set.intersection(*(set(s.get("overrides", [])) for _, s in summaries)) if len(summaries) > 1 else set()
     rows = []
-    for path in sorted(sweep_dir.glob("*/summary.json"), key=lambda p: _job_number(p.parent.name)):
-        summary = json.loads(path.read_text())
-        rows.append({"job": path.parent.name, "overrides": " ".join(summary.get("overrides", [])),
+    for job, summary in summaries:
+        swept = [o for o in summary.get("overrides", []) if o not in common]
+        rows.append({"job": job, "overrides": " ".join(swept),
                      "best_top1": summary.get("best_top1"), "best_epoch": summary.get("best_epoch"),
                      "status": summary.get("status"), "checkpoint": summary.get("checkpoint")})
     return rows

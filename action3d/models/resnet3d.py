@@ -56,6 +56,30 @@ def _check_positive(name: str, values: Sequence[int], length: Optional[int] = No
         raise ValueError(f"{name} entries must be integers >= 1, got {values}")
 
 
+def _check_scalar_args(net: "ResNet3d", *, conv1_kernel: Sequence[int],
+                       conv1_stride: Sequence[int], pool1_stride: Sequence[int],
+                       in_channels: int, base_channels: int, out_indices: List[int],
+                       num_stages: int, frozen_stages: int, style: str, inflate_style: str,
+                       shortcut_type: str, non_local_mode: str) -> None:
+    """ValueError naming the argument for anything mmaction2 would assert on."""
+    for name in ("stage_blocks", "spatial_strides", "temporal_strides", "dilations"):
+        _check_positive(name, getattr(net, name))
+    _check_positive("conv1_kernel", conv1_kernel, 3)
+    _check_positive("conv1_stride", conv1_stride, 2)
+    _check_positive("pool1_stride", pool1_stride, 2)
+    _check_positive("in_channels", [in_channels])
+    _check_positive("base_channels", [base_channels])
+    if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+        raise ValueError(f"out_indices must be stage indices in 0..{num_stages - 1}, "
+                         f"got {out_indices}")
+    if not -1 <= frozen_stages <= num_stages:
+        raise ValueError(f"frozen_stages must be -1..{num_stages}, got {frozen_stages}")
+    _check_choice("style", style, ("pytorch", "caffe"))
+    _check_choice("inflate_style", inflate_style, ("3x1x1", "3x3x3"))
+    _check_choice("shortcut_type", shortcut_type, ("A", "B"))
+    _check_choice("non_local_mode", non_local_mode, NON_LOCAL_MODES)
+
+
 class ResNet3d(nn.Module):
     """3D ResNet backbone (mmaction2 semantics).
 
@@ -124,27 +148,16 @@ class ResNet3d(nn.Module):
         self.block = block or default_block
         self.stage_blocks = _per_stage("stage_blocks", stage_blocks or default_stage_blocks,
                                        num_stages)
-        _check_positive("stage_blocks", self.stage_blocks)
         self.spatial_strides = _per_stage("spatial_strides", spatial_strides, num_stages)
         self.temporal_strides = _per_stage("temporal_strides", temporal_strides, num_stages)
         self.dilations = _per_stage("dilations", dilations, num_stages)
-        for name in ("spatial_strides", "temporal_strides", "dilations"):
-            _check_positive(name, getattr(self, name))
-        _check_positive("conv1_kernel", conv1_kernel, 3)
-        _check_positive("conv1_stride", conv1_stride, 2)
-        _check_positive("pool1_stride", pool1_stride, 2)
-        _check_positive("in_channels", [in_channels])
-        _check_positive("base_channels", [base_channels])
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
-            raise ValueError(f"out_indices must be stage indices in 0..{num_stages - 1}, "
-                             f"got {out_indices}")
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f"frozen_stages must be -1..{num_stages}, got {frozen_stages}")
-        _check_choice("style", style, ("pytorch", "caffe"))
-        _check_choice("inflate_style", inflate_style, ("3x1x1", "3x3x3"))
-        _check_choice("shortcut_type", shortcut_type, ("A", "B"))
-        _check_choice("non_local_mode", non_local_mode, NON_LOCAL_MODES)
+        _check_scalar_args(self, conv1_kernel=conv1_kernel, conv1_stride=conv1_stride,
+                           pool1_stride=pool1_stride, in_channels=in_channels,
+                           base_channels=base_channels, out_indices=out_indices,
+                           num_stages=num_stages, frozen_stages=frozen_stages, style=style,
+                           inflate_style=inflate_style, shortcut_type=shortcut_type,
+                           non_local_mode=non_local_mode)
         stage_inflate = _per_stage("inflate", inflate, num_stages, allow_int=True)
         stage_non_local = _per_stage("non_local", non_local, num_stages, allow_int=True)
         lateral_inplanes = _per_stage("lateral_inplanes", lateral_inplanes, num_stages)
@@ -167,11 +180,26 @@ class ResNet3d(nn.Module):
         # (2,1,1) max-pool after stage 1 (I3D); Identity keeps forward and names uniform.
         self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else nn.Identity()
 
+        self._make_stages(style=style, inflate_style=inflate_style, shortcut_type=shortcut_type,
+                          advanced=advanced, with_cp=with_cp, stage_inflate=stage_inflate,
+                          stage_non_local=stage_non_local, lateral_inplanes=lateral_inplanes)
+        self.feat_dim = self.stage_channels[self.out_indices[-1]]
+
+        self.init_weights(zero_init_residual=zero_init_residual)
+        self._freeze_stages()
+        if pretrained is not None:
+            from action3d.models.weights import load_pretrained  # lazy: optional dependency path
+            load_pretrained(self, pretrained, allow_2d=pretrained2d)
+
+    def _make_stages(self, *, style: str, inflate_style: str, shortcut_type: str, advanced: bool,
+                     with_cp: bool, stage_inflate: List[PerBlockFlags],
+                     stage_non_local: List[PerBlockFlags], lateral_inplanes: List[int]) -> None:
+        """layer1..layerN; stage i has base_channels * 2**i planes (times the block expansion)."""
         self.res_layers: List[str] = []
         self.stage_channels: List[int] = []
-        inplanes = base_channels
+        inplanes = self.base_channels
         for i, num_blocks in enumerate(self.stage_blocks):
-            planes = base_channels * 2 ** i
+            planes = self.base_channels * 2 ** i
             layer = self.make_res_layer(
                 self.block, inplanes + lateral_inplanes[i], planes, num_blocks,
                 spatial_stride=self.spatial_strides[i], temporal_stride=self.temporal_strides[i],
@@ -185,13 +213,6 @@ class ResNet3d(nn.Module):
             self.add_module(f"layer{i + 1}", layer)
             self.res_layers.append(f"layer{i + 1}")
             self.stage_channels.append(inplanes)
-        self.feat_dim = self.stage_channels[self.out_indices[-1]]
-
-        self.init_weights(zero_init_residual=zero_init_residual)
-        self._freeze_stages()
-        if pretrained is not None:
-            from action3d.models.weights import load_pretrained  # lazy: optional dependency path
-            load_pretrained(self, pretrained, allow_2d=pretrained2d)
 
     def _make_stem(self, conv1_kernel: Tuple[int, int, int], conv1_stride: Tuple[int, int],
                    pool1_stride: Tuple[int, int]) -> Tuple[nn.Module, nn.Module]:

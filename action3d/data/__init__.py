@@ -1,0 +1,35 @@
+"""Video data path: files -> decode (PyAV) -> sample frames -> transform -> batch.
+
+Public names are imported lazily (PEP 562), so that `action3d.data.config`, which the config
+schemas import, does not pull in torch, torchvision and PyAV.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DataConfig": "config", "SyntheticConfig": "config",
+    "sample_frames": "sampling",
+    "normalize": "transforms", "build_train_transform": "transforms", "build_test_transform": "transforms",
+    "load_split": "annotations", "has_split": "annotations", "read_list_file": "annotations",
+    "write_list_file": "annotations", "read_classes_file": "annotations", "write_classes_file": "annotations",
+    "VideoDataset": "dataset", "DatasetBrokenError": "dataset", "build_dataset": "dataset",
+    "build_loader": "loader",
+    "make_synthetic": "synthetic", "ensure_synthetic": "synthetic",
+    "check_dataset": "check", "CheckReport": "check",
+    "VideoReader": "decode", "DecodeError": "decode", "read_all_frames": "decode",
+    "write_video": "video_writer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'action3d.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"action3d.data.{_EXPORTS[name]}"), name)
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,305 @@
+#!/usr/bin/env python
+"""Input-pipeline benchmark: the training loader (decode, sample, transform, collate) with 0..N
+workers against the model's training step, and which of the two bounds the training speed.
+
+For each worker count it measures
+- the loader alone: clips/s delivered to the main process (after the first batches, whose time,
+  worker start-up included, is reported apart), the main process doing nothing else;
+- the training loop: the loader feeding the model step, as `action3d train` runs it, with the
+  share of wall time the step waited for data.
+The model step alone (forward, backward, optimiser step on one fixed batch from the dataset) is
+timed in rounds between the worker counts (the machine may be shared and noisy), and its median
+is the model's clips/s. The loader bounds training when it delivers fewer clips/s than the model
+consumes. On a CPU the workers and the model share the cores, so the training loop's own figure
+is the one to believe.
+
+The dataset, model and trainer settings are those of `action3d train` with the same Hydra
+overrides (default: the synthetic dataset and the `tiny` model):
+
+    python scripts/bench_pipeline.py                          # workers 0,1,2
+    python scripts/bench_pipeline.py --workers 0,2,4 model=r3d_18
+    python scripts/bench_pipeline.py data=folder data.root=/data/videos data.num_workers=4
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import command_line, format_table, machine_info, median, write_json  # noqa: E402
+
+from action3d.errors import Action3dError  # noqa: E402
+
+TARGET_WORKERS, TARGET_MODEL = 2, "tiny"   # issue 7: 2 workers keep up with the tiny model
+
+
+# ------------------------------------------------------------------ config, data, model
+
+
+def compose_config(overrides: Sequence[str]) -> DictConfig:
+    """The config of `action3d train OVERRIDES`, validated as the CLI validates it."""
+    from hydra import compose, initialize_config_dir
+
+    from action3d.cli import CONF_DIR, describe_compose_error
+    from action3d.config import register_configs, validate
+
+    register_configs()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3", job_name="bench_pipeline"):
+        try:
+            cfg = compose("train", list(overrides))
+        except Exception as err:  # Hydra's multi-line errors -> one line naming the key
+            raise Action3dError(describe_compose_error(err)) from None
+    validate(cfg)
+    return cfg
+
+
+def single_process_env(device: torch.device):
+    from action3d.engine.distributed import DistEnv
+
+    return DistEnv(rank=0, world_size=1, local_rank=0, device=device)
+
+
+def batches_forever(loader) -> Iterator[Any]:
+    """The trainer's loader, epoch after epoch (the sampler reshuffles per epoch)."""
+    epoch = 0
+    while True:
+        loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+class ModelStep:
+    """The trainer's step: uint8 batch -> normalised (channels_last) floats -> forward, loss,
+    backward, optimiser step; built from the same config as `action3d train`."""
+
+    def __init__(self, cfg: DictConfig, data_cfg: DictConfig, num_classes: int, device: torch.device):
+        from action3d.engine.optim import build_optimizer
+        from action3d.models import build_model
+
+        self.cfg, self.data_cfg, self.device = cfg, data_cfg, device
+        model_cfg = cfg.model.copy()
+        model_cfg.num_classes = num_classes
+        self.model = build_model(model_cfg).to(device)
+        if cfg.trainer.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+
+    def __call__(self, batch) -> None:
+        from action3d.engine.data import device_batch
+        from action3d.engine.precision import autocast
+
+        clips, labels = device_batch(batch, self.data_cfg, self.device, channels_last=self.cfg.trainer.channels_last)
+        with autocast(self.cfg.trainer.precision, self.device):
+            logits = self.model(clips)                                        # (N, num_classes)
+            loss = F.cross_entropy(logits.float(), labels)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def make_loader(dataset, data_cfg: DictConfig, workers: int, device: torch.device, seed: int):
+    from action3d.engine.data import train_loader
+
+    cfg = data_cfg.copy()
+    cfg.num_workers = workers
+    loader = train_loader(dataset, cfg, single_process_env(device), seed=seed)
+    if len(loader) == 0:
+        raise Action3dError(f"data.batch_size={cfg.batch_size}: larger than the training split "
+                            f"({len(dataset)} videos); lower data.batch_size")
+    return loader
+
+
+# ------------------------------------------------------------------ measurements
+
+
+def time_model(step: ModelStep, batch, steps: int) -> List[float]:
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step(batch)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def measure_loader(dataset, data_cfg: DictConfig, workers: int, args: argparse.Namespace,
+                   device: torch.device) -> Dict[str, float]:
+    """Loader alone: first-batch time (worker start-up), then clips/s over `args.batches` batches."""
+    loader = make_loader(dataset, data_cfg, workers, device, args.seed)
+    batches = batches_forever(loader)
+    start = time.perf_counter()
+    next(batches)
+    first = time.perf_counter() - start
+    for _ in range(args.warmup):
+        next(batches)
+    start = time.perf_counter()
+    clips = sum(len(next(batches)[1]) for _ in range(args.batches))
+    elapsed = time.perf_counter() - start
+    _close(batches, loader)
+    return {"first_batch_s": first, "loader_clips_per_s": clips / elapsed}
+
+
+def measure_training_loop(dataset, data_cfg: DictConfig, workers: int, step: ModelStep,
+                          args: argparse.Namespace, device: torch.device) -> Dict[str, float]:
+    """Loader feeding the model step: clips/s and the share of time spent waiting for a batch."""
+    loader = make_loader(dataset, data_cfg, workers, device, args.seed)
+    batches = batches_forever(loader)
+    for _ in range(1 + args.warmup):
+        step(next(batches))
+    waited, clips = 0.0, 0
+    start = time.perf_counter()
+    for _ in range(args.batches):
+        before = time.perf_counter()
+        batch = next(batches)
+        waited += time.perf_counter() - before
+        step(batch)
+        clips += len(batch[1])
+    elapsed = time.perf_counter() - start
+    _close(batches, loader)
+    return {"train_loop_clips_per_s": clips / elapsed, "data_wait_share": waited / elapsed}
+
+
+def _close(batches, loader) -> None:
+    """Stop the workers now (persistent workers otherwise live until garbage collection)."""
+    batches.close()
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    del loader
+    gc.collect()
+
+
+# ------------------------------------------------------------------ report
+
+
+COLUMNS = [("workers", "workers", "d"), ("first batch s", "first_batch_s", ".2f"),
+           ("loader clips/s", "loader_clips_per_s", ".1f"), ("model clips/s", "model_clips_per_s", ".1f"),
+           ("loader/model", "loader_vs_model", ".2f"), ("bound by", "bound_by", ""),
+           ("train loop clips/s", "train_loop_clips_per_s", ".1f"), ("data wait", "data_wait_percent", ".0f")]
+
+
+def target_line(rows: Sequence[Dict[str, Any]], model_name: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    row = next((r for r in rows if r["workers"] == TARGET_WORKERS), None)
+    if row is None or model_name != TARGET_MODEL:
+        return None, None
+    met = row["loader_clips_per_s"] >= row["model_clips_per_s"]
+    target = {"workers": TARGET_WORKERS, "model": TARGET_MODEL, "loader_clips_per_s": row["loader_clips_per_s"],
+              "model_clips_per_s": row["model_clips_per_s"], "met": met}
+    line = (f"target: with {TARGET_WORKERS} workers the loader delivers at least as many clips/s as the "
+            f"{TARGET_MODEL} model trains ({row['loader_clips_per_s']:.1f} vs {row['model_clips_per_s']:.1f}): "
+            f"{'met' if met else 'NOT met'}")
+    return target, line
+
+
+# ------------------------------------------------------------------ command line
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of `action3d train` (data=..., model=...)")
+    parser.add_argument("--workers", default="0,1,2", help="comma-separated DataLoader worker counts")
+    parser.add_argument("--batches", type=int, default=None, help="timed batches per measurement (40; --quick 8)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed batches after the first (2; --quick 1)")
+    parser.add_argument("--steps", type=int, default=None, help="model steps per timing round (10; --quick 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="fewer batches and steps")
+    parser.add_argument("--out", default="bench_results/pipeline.json")
+    args = parser.parse_args(argv)
+    try:
+        args.workers = sorted({int(w) for w in args.workers.split(",") if w.strip()})
+    except ValueError:
+        parser.error(f"--workers {args.workers}: expected comma-separated integers, e.g. 0,1,2")
+    if not args.workers or min(args.workers) < 0:
+        parser.error(f"--workers {args.workers}: expected worker counts >= 0")
+    for key, (full, quick) in {"batches": (40, 8), "warmup": (2, 1), "steps": (10, 3)}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, quick if args.quick else full)
+    for key in ("batches", "steps"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key} {getattr(args, key)}: must be at least 1")
+    if args.warmup < 0:
+        parser.error(f"--warmup {args.warmup}: must be at least 0")
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except Action3dError as err:
+        print(f"bench_pipeline: error: {err}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from action3d.data.dataset import build_dataset
+    from action3d.engine.data import resolve_data
+    from action3d.engine.distributed import pick_device
+
+    cfg = compose_config(args.overrides)
+    device = pick_device(cfg.trainer.device)
+    torch.manual_seed(cfg.trainer.seed)
+    data_cfg = resolve_data(cfg.data)
+    dataset = build_dataset(data_cfg, "train", train=True, seed=args.seed)
+    step = ModelStep(cfg, data_cfg, len(dataset.classes), device)
+    fixed_batch = next(iter(make_loader(dataset, data_cfg, 0, device, args.seed)))
+    clip_shape = list(fixed_batch[0].shape[1:])
+    batch_size = len(fixed_batch[1])
+    machine = machine_info()
+    print(f"pipeline on {device} ({machine['cuda_device'] or machine['cpu']}, {machine['torch_threads']} threads): "
+          f"{data_cfg.name} ({len(dataset)} training videos), batch {batch_size} x {'x'.join(map(str, clip_shape))} "
+          f"uint8, model {cfg.model.name} ({cfg.trainer.precision}, "
+          f"{'channels_last_3d' if cfg.trainer.channels_last else 'contiguous'}), workers {args.workers}", flush=True)
+
+    time_model(step, fixed_batch, 1 + args.warmup)                         # warm-up
+    model_times = time_model(step, fixed_batch, args.steps)
+    rows = []
+    for workers in args.workers:
+        row: Dict[str, Any] = {"workers": workers}
+        row.update(measure_loader(dataset, data_cfg, workers, args, device))
+        row.update(measure_training_loop(dataset, data_cfg, workers, step, args, device))
+        model_times += time_model(step, fixed_batch, args.steps)           # a round between worker counts
+        rows.append(row)
+        print(f"  {workers} workers: loader {row['loader_clips_per_s']:.1f} clips/s, training loop "
+              f"{row['train_loop_clips_per_s']:.1f} clips/s (waiting for data {row['data_wait_share']:.0%})", flush=True)
+
+    model_clips_per_s = batch_size / median(model_times)
+    for row in rows:
+        ratio = row["loader_clips_per_s"] / model_clips_per_s
+        row.update(model_clips_per_s=model_clips_per_s, loader_vs_model=ratio,
+                   bound_by="loader" if ratio < 1 else "model", data_wait_percent=100 * row["data_wait_share"])
+    target, line = target_line(rows, cfg.model.name)
+    print()
+    print(format_table(rows, COLUMNS))
+    print(f"model step alone: median {median(model_times) * 1e3:.0f} ms per batch of {batch_size} "
+          f"({len(model_times)} steps in {1 + len(args.workers)} rounds)")
+    if line:
+        print(line)
+    report = {
+        "benchmark": "pipeline", "command": command_line(), "machine": machine,
+        "settings": {"device": str(device), "dataset": data_cfg.name, "format": data_cfg.format,
+                     "root": data_cfg.root, "train_videos": len(dataset), "batch_size": batch_size,
+                     "clip": clip_shape, "model": cfg.model.name, "precision": cfg.trainer.precision,
+                     "channels_last": cfg.trainer.channels_last, "workers": args.workers,
+                     "batches": args.batches, "warmup": args.warmup, "steps_per_round": args.steps,
+                     "overrides": list(args.overrides)},
+        "model": {"step_ms_median": median(model_times) * 1e3, "step_ms_all": [t * 1e3 for t in model_times],
+                  "clips_per_s": model_clips_per_s},
+        "results": rows, "target": target,
+    }
+    print(f"wrote {write_json(args.out, report)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Shared fixtures: a per-session synthetic-data cache and a runner for the real command line."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+# A small but learnable configuration: 8 classes x 2 training videos, 4-frame 32-px clips.
+SMALL = [
+    "data.synthetic.train_per_class=2",
+    "data.synthetic.val_per_class=1",
+    "data.synthetic.num_frames=12",
+    "data.synthetic.size=32",
+    "data.clip_len=4",
+    "data.frame_interval=2",
+    "data.short_side=32",
+    "data.crop_size=32",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "model.base_channels=8",
+    "trainer.max_epochs=2",
+    "trainer.log_every=1",
+]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One synthetic-data cache for the whole session (generated on first use)."""
+    path = tmp_path_factory.mktemp("action3d-cache")
+    os.environ["ACTION3D_CACHE"] = str(path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(args: List[str], *, cwd: Path, cache: Path, timeout: int = 300, torchrun: Optional[int] = None,
+            check: bool = False) -> subprocess.CompletedProcess:
+    """Run `action3d ARGS` (or `torchrun --nproc_per_node=N -m action3d ARGS`) in a subprocess."""
+    env = {**os.environ, "ACTION3D_CACHE": str(cache), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    if torchrun:
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}",
+               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "action3d", *args]
+    else:
+        cmd = [sys.executable, "-m", "action3d", *args]
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
