@@ -24,8 +24,6 @@ import argparse
 import cProfile
 import hashlib
 import importlib.util
-import json
-import platform
 import pstats
 import sys
 import time
@@ -38,7 +36,9 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
+from _bench_common import command_line, format_table, machine_info, write_json  # noqa: E402
 from action3d.data.decode import VideoReader  # noqa: E402
 from action3d.data.prepare import prepare_dataset, prepared_name  # noqa: E402
 from action3d.data.video_writer import write_video  # noqa: E402
@@ -220,18 +220,23 @@ def check_targets(rows, generated) -> list[dict]:
 
 def print_table(rows, targets) -> None:
     names = list(rows[0]["readers"])
-    header = f"{'source':<34}{'size':>10}{'clip':>6}" + "".join(f"{n:>12}" for n in names)
-    header += "".join(f"{n + '/naive':>16}" for n in names if n != "naive") + "  frames"
-    print("clips/s, one core (open + read + close per clip)")
-    print(header)
+    columns = [("source", "source", ""), ("size", "size", ""), ("clip", "clip", "")]
+    columns += [(f"{name} clips/s", name, ".1f") for name in names]
+    columns += [(f"{name}/naive", f"{name}/naive", ".2f") for name in names if name != "naive"]
+    columns += [("frames", "frames", "")]
+    table = []
     for row in rows:
         readers = row["readers"]
-        line = f"{Path(row['source']).name:<34}{row['width']}x{row['height']:<5}{row['clip']:>6}"
-        line += "".join(f"{readers[n]['clips_per_s']:>12.1f}" for n in names)
-        line += "".join(f"{readers[n]['ratio_to_naive']:>15.2f}x" for n in names if n != "naive")
         diffs = {n: readers[n]["max_abs_diff"] for n in names if readers[n]["max_abs_diff"]}
-        line += "  identical" if not diffs else f"  DIFFER (max abs diff {diffs})"
-        print(line)
+        line = {"source": Path(row["source"]).name, "size": f"{row['width']}x{row['height']}",
+                "clip": row["clip"],
+                "frames": "identical" if not diffs else f"DIFFER (max abs diff {diffs})"}
+        for name in names:
+            line[name] = readers[name]["clips_per_s"]
+            line[f"{name}/naive"] = readers[name]["ratio_to_naive"]
+        table.append(line)
+    print("clips/s, one core (open + read + close per clip)")
+    print(format_table(table, columns))
     print()
     for target in targets:
         mark = "met " if target["met"] else "MISS"
@@ -250,13 +255,13 @@ def profile_prepared(prepared: Path, count: int, seed: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("videos", nargs="*", type=Path, help="extra videos to measure")
     parser.add_argument("--quick", action="store_true", help="one 256-px video, fewer clips")
     parser.add_argument("--clips", type=int, default=None, help="clips per source and shape")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, default=REPO / "bench_results" / "videos",
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench_decode",
                         help="where generated and prepared videos are kept between runs")
     parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "decode.json")
     parser.add_argument("--no-torchcodec", action="store_true")
@@ -291,17 +296,14 @@ def main(argv=None) -> None:
     if args.profile:
         profile_prepared(prepared[generated[0]], count, args.seed)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "command": " ".join(sys.argv),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "av": av.__version__, "threads": 1},
+    write_json(args.out, {
+        "command": command_line(), "machine": {**machine_info(), "av": av.__version__},
         "seed": args.seed, "clips_per_setting": count, "rows": rows, "targets": targets,
         "seconds": round(time.perf_counter() - started, 1),
-    }, indent=2))
+    })
     print(f"\nwrote {args.out} ({time.perf_counter() - started:.0f} s in all)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -133,13 +133,17 @@ def time_model(step: ModelStep, batch, steps: int) -> List[float]:
 
 def measure_loader(dataset, data_cfg: DictConfig, workers: int, args: argparse.Namespace,
                    device: torch.device) -> Dict[str, float]:
-    """Loader alone: first-batch time (worker start-up), then clips/s over `args.batches` batches."""
+    """Loader alone: first-batch time (worker start-up), then clips/s over `args.batches` batches.
+
+    The batches the workers prefetched while the first one was awaited are skipped, so that the
+    timed ones are produced while timing (the steady state of a long epoch).
+    """
     loader = make_loader(dataset, data_cfg, workers, device, args.seed)
     batches = batches_forever(loader)
     start = time.perf_counter()
     next(batches)
     first = time.perf_counter() - start
-    for _ in range(args.warmup):
+    for _ in range(args.warmup + workers * data_cfg.prefetch_factor):
         next(batches)
     start = time.perf_counter()
     clips = sum(len(next(batches)[1]) for _ in range(args.batches))
@@ -211,6 +215,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=None, help="timed batches per measurement (40; --quick 8)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed batches after the first (2; --quick 1)")
     parser.add_argument("--steps", type=int, default=None, help="model steps per timing round (10; --quick 3)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads of the main process (the model step); 0: torch's default, as `action3d train`")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="fewer batches and steps")
     parser.add_argument("--out", default="bench_results/pipeline.json")
@@ -227,8 +233,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     for key in ("batches", "steps"):
         if getattr(args, key) < 1:
             parser.error(f"--{key} {getattr(args, key)}: must be at least 1")
-    if args.warmup < 0:
-        parser.error(f"--warmup {args.warmup}: must be at least 0")
+    if args.warmup < 0 or args.threads < 0:
+        parser.error(f"--warmup {args.warmup} --threads {args.threads}: must be at least 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return args
 
 

@@ -2,7 +2,6 @@
 import av
 import numpy as np
 import pytest
-import torch
 
 from action3d.data import prepare
 from action3d.data.decode import VideoReader, read_all_frames
@@ -25,7 +24,7 @@ def dataset(tmp_path):
     (root / "run").mkdir()
     landscape, portrait = root / "walk" / "a.mp4", root / "run" / "b.avi"
     write_video(landscape, moving_frames(30, 96, 160), gop=30, bframes=3)
-    write_video(portrait, moving_frames(21, 128, 72, seed=1), codec="mpeg4", gop=30)
+    write_video(portrait, moving_frames(21, 128, 72, seed=1), codec="mpeg4", gop=30, bframes=2)
     return root, [(str(landscape), 0), (str(portrait), 1)]
 
 

@@ -14,6 +14,7 @@ disagree with the packets) is detected from the first packet and retried further
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -32,6 +33,17 @@ DECODE_ORDER_TIMESTAMP_FORMATS = {"avi"}
 # the current position and the next wanted frame's keyframe (1..8 measured within noise of each
 # other on 16x4, 32x2 and 8x8 clips: a seek costs little more than the frames it skips).
 MIN_FRAMES_SKIPPED_BY_SEEK = 2
+
+
+_per_thread = threading.local()
+
+
+def shared_reformatter() -> VideoReformatter:
+    """This thread's scaler, kept across readers: its libswscale context is rebuilt only when
+    the frame size or format changes (building one costs about half a clip's conversions)."""
+    if not hasattr(_per_thread, "reformatter"):
+        _per_thread.reformatter = VideoReformatter()
+    return _per_thread.reformatter
 
 
 def h264_length_size(stream) -> int | None:
@@ -77,7 +89,7 @@ def output_size(width: int, height: int, short_side: int | None) -> tuple[int, i
     return max(1, round(width * scale)), short_side
 
 
-def _open(path: str, threads: int) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+def open_video(path: str, threads: int) -> tuple[av.container.InputContainer, av.VideoStream]:
     """Open `path` and return its first video stream, decoding with `threads` threads."""
     file = Path(path)
     if not file.is_file():
@@ -87,7 +99,7 @@ def _open(path: str, threads: int) -> tuple[av.container.InputContainer, av.vide
     try:
         container = av.open(path, mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
-        raise DecodeError(f"{path}: not a readable video file ({_reason(error)})") from None
+        raise DecodeError(f"{path}: not a readable video file ({describe_error(error)})") from None
     if not container.streams.video:
         container.close()
         raise DecodeError(f"{path}: no video stream")
@@ -100,7 +112,8 @@ def _open(path: str, threads: int) -> tuple[av.container.InputContainer, av.vide
     return container, stream
 
 
-def _reason(error: Exception) -> str:
+def describe_error(error: Exception) -> str:
+    """One line for an exception from FFmpeg (its message without the errno clutter)."""
     text = getattr(error, "strerror", None) or str(error)
     return " ".join(str(text).split()) or type(error).__name__
 
@@ -119,7 +132,7 @@ class _StreamIndex:
                     key_pts.append(packet.pts)
         except av.error.FFmpegError as error:
             if not pts:
-                raise DecodeError(f"{path}: unreadable packets ({_reason(error)})") from None
+                raise DecodeError(f"{path}: unreadable packets ({describe_error(error)})") from None
             # truncated: keep the frames before the damage, as a sequential decode would
         if not pts:
             raise DecodeError(f"{path}: no video frames")
@@ -149,7 +162,7 @@ class VideoReader:
     def __init__(self, path: str | Path, *, short_side: int | None = None, threads: int = 1):
         self.path = str(path)
         self._threads = threads
-        self._container, self._stream = _open(self.path, threads)
+        self._container, self._stream = open_video(self.path, threads)
         try:
             self._index = _StreamIndex(self._container, self._stream, self.path)
             context = self._stream.codec_context
@@ -165,11 +178,11 @@ class VideoReader:
                     raise DecodeError(f"{self.path}: no decodable frames")
         except av.error.FFmpegError as error:
             self.close()
-            raise DecodeError(f"{self.path}: decoding failed ({_reason(error)})") from None
+            raise DecodeError(f"{self.path}: decoding failed ({describe_error(error)})") from None
         except BaseException:
             self.close()
             raise
-        self._reformatter = VideoReformatter()
+        self._reformatter = shared_reformatter()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -199,7 +212,7 @@ class VideoReader:
             if not self._index.exact:
                 self._decode_by_count(unique, frames)
         except av.error.FFmpegError as error:
-            raise DecodeError(f"{self.path}: decoding failed ({_reason(error)})") from None
+            raise DecodeError(f"{self.path}: decoding failed ({describe_error(error)})") from None
         if len(unique) != len(wanted) or np.any(unique != wanted):
             frames = frames[position.reshape(-1)]  # (T, H, W, C): requested order and repeats
         # A (C, T, H, W) view of the (T, H, W, C) frames: no transposing copy here; cropping
@@ -282,7 +295,7 @@ class VideoReader:
     def _reopen(self) -> Iterator[av.Packet]:
         """Start over from the first packet, exactly like a sequential decode."""
         self._container.close()
-        self._container, self._stream = _open(self.path, self._threads)
+        self._container, self._stream = open_video(self.path, self._threads)
         yield from self._container.demux(self._stream)
 
     def _frames_from_start(self) -> Iterator[av.VideoFrame]:
@@ -311,7 +324,7 @@ def read_all_frames(path: str | Path, *, short_side: int | None = None) -> torch
     The reference that `VideoReader.read` must match; also handy for short videos.
     """
     path = str(path)
-    container, stream = _open(path, threads=1)
+    container, stream = open_video(path, threads=1)
     reformatter, frames = VideoReformatter(), []
     try:
         width, height = output_size(stream.codec_context.width, stream.codec_context.height,
@@ -321,7 +334,7 @@ def read_all_frames(path: str | Path, *, short_side: int | None = None) -> torch
             frames.append(rgb.to_ndarray().copy())  # (H, W, 3)
     except av.error.FFmpegError as error:
         if not frames:
-            raise DecodeError(f"{path}: decoding failed ({_reason(error)})") from None
+            raise DecodeError(f"{path}: decoding failed ({describe_error(error)})") from None
     finally:
         container.close()
     if not frames:

@@ -13,6 +13,7 @@ import logging
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +21,8 @@ import av
 from av.video.reformatter import VideoReformatter
 from tqdm import tqdm
 
-from action3d.data.decode import DecodeError, _open, _reason, output_size
+from action3d.data.decode import (DECODE_ORDER_TIMESTAMP_FORMATS, DecodeError, describe_error,
+                                  open_video, output_size)
 from action3d.data.video_writer import VideoEncoder
 from action3d.errors import Action3dError
 
@@ -55,28 +57,30 @@ def transcode(source: str, target: str, *, short_side: int = 128, gop: int = 16,
               crf: int = 23, fast_decode: bool = True) -> int:
     """Re-encode `source` into `target` (H.264 MP4, one encoder thread); return the frame count.
 
-    Frame timestamps are kept (variable frame rate stays variable); scaling and pixel-format
+    Frame timestamps are kept (variable frame rate stays variable), except from AVI, whose
+    timestamps follow decode order: there frame i is put at i / fps. Scaling and pixel-format
     conversion happen in one libswscale call on the YUV planes, no RGB round trip.
     fast_decode: x264's `tune=fastdecode` (no CABAC, no deblocking filter): decoding takes about
     half the time for files about 20% larger.
     """
-    container, stream = _open(source, threads=1)
+    container, stream = open_video(source, threads=1)
     temporary = f"{target}.part"
     count = 0
     try:
         width, height = _even_size(stream.codec_context.width, stream.codec_context.height,
                                    short_side)
-        rate = stream.average_rate or stream.guessed_rate or 25
+        rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
+        by_count = container.format.name in DECODE_ORDER_TIMESTAMP_FORMATS
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         with VideoEncoder(temporary, width=width, height=height, fps=rate, gop=gop, crf=crf,
-                          bframes=3, time_base=stream.time_base, container_format="mp4",
-                          threads=1, options={"tune": "fastdecode"} if fast_decode else None,
-                          ) as encoder:
+                          bframes=3, time_base=1 / rate if by_count else stream.time_base,
+                          container_format="mp4", threads=1,
+                          options={"tune": "fastdecode"} if fast_decode else None) as encoder:
             last_pts, reformatter = None, VideoReformatter()  # one scaler for all frames
             for frame in container.decode(stream):
-                pts = frame.pts
+                pts = count if by_count else frame.pts
                 if pts is None or (last_pts is not None and pts <= last_pts):
-                    raise DecodeError(f"{source}: frames without increasing timestamps")
+                    pts = 0 if last_pts is None else last_pts + 1  # damaged: keep the order
                 small = reformatter.reformat(frame, width=width, height=height, format="yuv420p")
                 encoder.write(small, pts=pts)
                 last_pts, count = pts, count + 1
@@ -84,7 +88,7 @@ def transcode(source: str, target: str, *, short_side: int = 128, gop: int = 16,
             raise DecodeError(f"{source}: no decodable frames")
         os.replace(temporary, target)  # only now does the finished file exist
     except av.error.FFmpegError as error:
-        raise DecodeError(f"{source}: {_reason(error)}") from None
+        raise DecodeError(f"{source}: {describe_error(error)}") from None
     finally:
         container.close()
         if os.path.exists(temporary):
@@ -99,7 +103,9 @@ def _run_job(job: _Job) -> str | None:
                   fast_decode=job.fast_decode)
         return None
     except Exception as error:  # noqa: BLE001 - every failure is reported, none is fatal
-        return str(error) if isinstance(error, Action3dError) else f"{job.source}: {_reason(error)}"
+        if isinstance(error, Action3dError):
+            return str(error)  # already names the file
+        return f"{job.source}: {describe_error(error)}"
 
 
 def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out: str | Path,
@@ -112,7 +118,8 @@ def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out
     `out/prepare_failures.txt` and left out of the result; they do not stop the run.
     """
     if short_side <= 0 or gop <= 0:
-        raise Action3dError(f"prepare: short_side and gop must be positive, got {short_side}, {gop}")
+        raise Action3dError(
+            f"prepare: short_side and gop must be positive, got {short_side} and {gop}")
     root, out = Path(os.path.abspath(root)), Path(os.path.abspath(out))  # keep symlinks as given
     if out == root:
         raise Action3dError(f"prepare: out={out} is the dataset root; choose another folder")
@@ -165,7 +172,7 @@ def _result(future, job: _Job) -> str | None:
     try:
         return future.result()
     except Exception as error:  # noqa: BLE001 - a worker killed by a crashing decoder
-        return f"{job.source}: worker process failed ({_reason(error)})"
+        return f"{job.source}: worker process failed ({describe_error(error)})"
 
 
 def _write_failures(out: Path, failures: list[tuple[str, str]]) -> None:

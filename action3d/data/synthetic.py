@@ -96,10 +96,10 @@ def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
     rows = coarse[lo] * (1 - w[..., None]) + coarse[hi] * w[..., None]             # (size, cells, 3)
     field = rows[:, lo] * (1 - w.T[..., None]) + rows[:, hi] * w.T[..., None]      # (size, size, 3)
     grain = rng.normal(0, 8, size=(size, size, 1))
-    return np.clip(0.5 * base + 0.5 * field + grain, 0, 255)
+    return np.clip(0.65 * base + 0.35 * field + grain, 0, 255)
 
 
-def contrasting_color(rng: np.random.Generator, background: np.ndarray, distance: float = 180) -> np.ndarray:
+def contrasting_color(rng: np.random.Generator, background: np.ndarray, distance: float = 220) -> np.ndarray:
     """A random colour at least `distance` (sum over RGB) away from the background's mean colour."""
     mean = background.reshape(-1, 3).mean(axis=0)
     for _ in range(100):
@@ -116,7 +116,7 @@ def motion_path(name: str, rng: np.random.Generator, *, num_frames: int, size: i
     """Per-frame centre (T, 2), radius (T,) and angle (T,) of the moving shape of class `name`."""
     t = np.arange(num_frames, dtype=np.float64)
     scale = size / 64  # speeds and sizes are tuned for 64-px frames
-    radius = np.full(num_frames, rng.uniform(8, 12) * scale)
+    radius = np.full(num_frames, rng.uniform(10, 14) * scale)
     angle = np.full(num_frames, rng.uniform(0, 2 * math.pi))
     drift = rng.uniform(-0.4, 0.4, size=2) * scale  # slow wander of the non-moving classes
     if name.startswith("move_"):
@@ -135,7 +135,7 @@ def motion_path(name: str, rng: np.random.Generator, *, num_frames: int, size: i
         spin = math.radians(rng.uniform(10, 16)) * (1 if name == "rotate_cw" else -1)
         return center, radius, angle + spin * t
     ratio = rng.uniform(2.2, 2.8)  # grow / shrink: the radius changes by this factor overall
-    small = rng.uniform(5.0, 7.0) * scale
+    small = rng.uniform(6.0, 8.0) * scale
     growth = small * ratio ** (t / max(num_frames - 1, 1))
     return center, growth if name == "grow" else growth[::-1].copy(), angle
 
@@ -146,8 +146,8 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
     kind = SHAPES[int(rng.integers(len(SHAPES)))]
     for _ in range(int(rng.integers(0, 3))):  # static distractors: only motion tells the mover apart
         draw_shape(background, SHAPES[int(rng.integers(len(SHAPES)))],
-                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(4, 8) * size / 64,
-                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background, 120))
+                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(3, 6) * size / 64,
+                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background, 90))
     color = contrasting_color(rng, background)
     centers, radii, angles = motion_path(name, rng, num_frames=num_frames, size=size)
     frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
@@ -155,7 +155,7 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
         canvas = background.copy()
         draw_shape(canvas, kind, center=tuple(centers[i]), radius=float(radii[i]), angle=float(angles[i]),
                    color=color)
-        canvas += rng.normal(0, 4, size=canvas.shape)  # sensor noise, different in every frame
+        canvas += rng.normal(0, 3, size=canvas.shape)  # sensor noise, different in every frame
         frames[i] = np.clip(canvas, 0, 255).round().astype(np.uint8)
     return frames
 
@@ -257,6 +257,7 @@ def _generate_once(folder: Path, cfg: SyntheticConfig, progress: bool) -> None:
         log.info("generating the synthetic dataset in %s (first use)", folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp", dir=folder.parent))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is readable like any folder
         try:
             make_synthetic(tmp, cfg, progress=progress)
             if folder.exists():
@@ -274,8 +275,10 @@ def ensure_synthetic(data_cfg, *, progress: bool = True):
     check_synthetic_config(cfg)
     folder = Path(data_cfg.root) if data_cfg.root else cache_dir() / synthetic_folder_name(cfg)
     _generate_once(folder.absolute(), cfg, progress)
-    return _updated(data_cfg, root=str(folder), train_list=str(folder / "train.txt"),
-                    val_list=str(folder / "val.txt"), classes_file=str(folder / "classes.txt"))
+    generated = {"root": str(folder), "train_list": str(folder / "train.txt"),
+                 "val_list": str(folder / "val.txt"), "classes_file": str(folder / "classes.txt")}
+    # Paths the user set (e.g. data.val_list=subset.txt for an evaluation) are kept.
+    return _updated(data_cfg, **{k: v for k, v in generated.items() if getattr(data_cfg, k) is None})
 
 
 def _updated(data_cfg, **values):

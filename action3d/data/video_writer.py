@@ -34,11 +34,22 @@ class VideoEncoder:
                  time_base: Fraction | None = None, container_format: str | None = None,
                  options: dict[str, str] | None = None, threads: int = 0):
         if pix_fmt in ("yuv420p", "nv12") and (width % 2 or height % 2):
-            raise Action3dError(f"{path}: {pix_fmt} needs an even width and height, got {width}x{height}")
+            raise Action3dError(
+                f"{path}: {pix_fmt} needs an even width and height, got {width}x{height}")
         rate = Fraction(fps).limit_denominator(100_000)
         self.time_base = time_base or 1 / rate
         self.path = str(path)
         self._container = av.open(self.path, mode="w", format=container_format)
+        try:
+            self._configure(codec, rate, width, height, pix_fmt, gop, bframes, crf, options,
+                            threads)
+        except BaseException:
+            self._container.close()
+            raise
+        self._count = 0
+
+    def _configure(self, codec, rate, width, height, pix_fmt, gop, bframes, crf, options,
+                   threads) -> None:
         options = {**(options or {}), **({} if crf is None else {"crf": str(crf)})}
         self._stream = self._container.add_stream(codec, rate=rate, options=options)
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, pix_fmt
@@ -53,7 +64,6 @@ class VideoEncoder:
                 if options.get("x264-params"):
                     params = f"{options['x264-params']}:{params}"
                 ctx.options = {**options, "x264-params": params}
-        self._count = 0
 
     def write(self, frame: np.ndarray | av.VideoFrame, *, pts: int | None = None) -> None:
         if not isinstance(frame, av.VideoFrame):
