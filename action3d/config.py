@@ -51,6 +51,7 @@ class TrainerConfig:
     compile: bool = False
     channels_last: bool = True
     sync_bn: bool = False
+    precise_bn_batches: int = 0           # recompute BN statistics over this many batches per epoch (0: off)
     grad_clip: float = 0.0                # max gradient norm (0: off)
     accum_steps: int = 1
     label_smoothing: float = 0.0
@@ -289,7 +290,8 @@ def validate(cfg: DictConfig) -> None:
         ["trainer.max_epochs", "trainer.val_every", "trainer.accum_steps", "trainer.log_every",
          "eval.num_clips", "eval.batch_size", "topk"],
     )
-    _check_positive(cfg, ["trainer.ckpt_every", "trainer.max_steps", "trainer.grad_clip"], minimum=0)
+    _check_positive(cfg, ["trainer.ckpt_every", "trainer.max_steps", "trainer.grad_clip",
+                          "trainer.precise_bn_batches"], minimum=0)
     if "optim" in cfg and cfg.optim.lr <= 0:
         _fail("optim.lr", cfg.optim.lr, "must be > 0")
     if "trainer" in cfg and not 0.0 <= cfg.trainer.label_smoothing < 1.0:

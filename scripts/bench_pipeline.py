@@ -18,7 +18,7 @@ overrides (default: the synthetic dataset and the `tiny` model):
 
     python scripts/bench_pipeline.py                          # workers 0,1,2
     python scripts/bench_pipeline.py --workers 0,2,4 model=r3d_18
-    python scripts/bench_pipeline.py data=folder data.root=/data/videos data.num_workers=4
+    python scripts/bench_pipeline.py --workers 0,4,8 data=folder data.root=/data/videos
 """
 from __future__ import annotations
 
@@ -172,6 +172,20 @@ def measure_training_loop(dataset, data_cfg: DictConfig, workers: int, step: Mod
     return {"train_loop_clips_per_s": clips / elapsed, "data_wait_share": waited / elapsed}
 
 
+def first_batch(dataset, data_cfg: DictConfig, workers: int, device: torch.device, seed: int):
+    """One training batch, for timing the model alone.
+
+    Loaded in a worker when there are any, like every batch before the 0-worker pass, which runs
+    last: PyAV/libswscale state made by decoding in this process must not be inherited by forked
+    workers (a worker forked after this process decoded can hang in libswscale's thread pool).
+    """
+    loader = make_loader(dataset, data_cfg, workers, device, seed)
+    batches = batches_forever(loader)
+    batch = next(batches)
+    _close(batches, loader)
+    return batch
+
+
 def _close(batches, loader) -> None:
     """Stop the workers now (persistent workers otherwise live until garbage collection)."""
     batches.close()
@@ -260,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     data_cfg = resolve_data(cfg.data)
     dataset = build_dataset(data_cfg, "train", train=True, seed=args.seed)
     step = ModelStep(cfg, data_cfg, len(dataset.classes), device)
-    fixed_batch = next(iter(make_loader(dataset, data_cfg, 0, device, args.seed)))
+    fixed_batch = first_batch(dataset, data_cfg, max(args.workers), device, args.seed)
     clip_shape = list(fixed_batch[0].shape[1:])
     batch_size = len(fixed_batch[1])
     machine = machine_info()
@@ -272,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     time_model(step, fixed_batch, 1 + args.warmup)                         # warm-up
     model_times = time_model(step, fixed_batch, args.steps)
     rows = []
-    for workers in args.workers:
+    for workers in sorted(args.workers, reverse=True):   # 0 workers (decoding in this process) last
         row: Dict[str, Any] = {"workers": workers}
         row.update(measure_loader(dataset, data_cfg, workers, args, device))
         row.update(measure_training_loop(dataset, data_cfg, workers, step, args, device))
@@ -281,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {workers} workers: loader {row['loader_clips_per_s']:.1f} clips/s, training loop "
               f"{row['train_loop_clips_per_s']:.1f} clips/s (waiting for data {row['data_wait_share']:.0%})", flush=True)
 
+    rows.sort(key=lambda row: row["workers"])
     model_clips_per_s = batch_size / median(model_times)
     for row in rows:
         ratio = row["loader_clips_per_s"] / model_clips_per_s

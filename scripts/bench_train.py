@@ -21,6 +21,7 @@ set before the model was built (model, optimizer state, input, activations, grad
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import command_line, format_table, machine_info, median, write_json  # noqa: E402
@@ -57,6 +59,7 @@ class Contender:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     times: Dict[str, List[float]] = field(default_factory=dict)
+    flops: int = 0                # FLOPs of one training step (forward and backward), torch's count
 
     @property
     def name(self) -> str:
@@ -120,19 +123,16 @@ def make_batch(args: argparse.Namespace, device: torch.device) -> Tuple[torch.Te
 
 
 def build_contenders(args: argparse.Namespace, device: torch.device) -> List[Contender]:
+    """action3d's presets in `channels_last_3d`; after `r3d_18`, torchvision's twin (contiguous)."""
     torch.manual_seed(args.seed)
     contenders = []
     for preset in args.models:
-        contenders.append(Contender("action3d", preset, True, *_with_optimizer(
-            build_action3d(preset, args.num_classes, device))))
+        model = build_action3d(preset, args.num_classes, device)
+        contenders.append(Contender("action3d", preset, True, model, make_optimizer(model)))
         if preset == PAIRED_PRESET:
-            contenders.append(Contender(TORCHVISION, preset, False, *_with_optimizer(
-                build_torchvision(args.num_classes, device))))
+            model = build_torchvision(args.num_classes, device)
+            contenders.append(Contender(TORCHVISION, preset, False, model, make_optimizer(model)))
     return contenders
-
-
-def _with_optimizer(model: nn.Module) -> Tuple[nn.Module, torch.optim.Optimizer]:
-    return model, make_optimizer(model)
 
 
 def pair_of(contenders: Sequence[Contender]) -> Optional[Tuple[Contender, Contender]]:
@@ -196,13 +196,17 @@ def run_interleaved(contenders: List[Contender], batch: Tuple[torch.Tensor, torc
     jobs = [(c, p) for c in contenders for p in args.precision]
     for c, p in jobs:
         c.times[p] = []
-        for _ in range(max(1, args.warmup)):
+        for i in range(max(1, args.warmup)):
+            counter = FlopCounterMode(display=False) if i == 0 else contextlib.nullcontext()
             try:
-                train_step(c.model, c.optimizer, *batch, channels_last=c.channels_last, precision=p, device=device)
+                with counter:           # the first warm-up step also counts the step's FLOPs
+                    train_step(c.model, c.optimizer, *batch, channels_last=c.channels_last, precision=p, device=device)
             except (RuntimeError, ValueError) as err:  # e.g. an input too small for the model's strides
                 raise Action3dError(f"{c.name} cannot train on batch {args.batch} x 3x{args.frames}x{args.size}x"
                                     f"{args.size}: {str(err).strip().splitlines()[0]}; use a larger "
                                     f"--batch, --frames or --size") from None
+            if i == 0:
+                c.flops = counter.get_total_flops()
     for rep in range(args.repeats):
         order = jobs if rep % 2 == 0 else jobs[::-1]      # alternate, so drift hits both sides alike
         for c, p in order:
@@ -262,10 +266,13 @@ def measure_peak_mib(contender: Contender, precision: str, args: argparse.Namesp
 
 
 def print_profiles(contenders: Sequence[Contender], batch, args: argparse.Namespace, device: torch.device) -> None:
+    """Top ops of one step per model, and convolutions by shape (which layer's forward/backward costs)."""
     from torch.profiler import ProfilerActivity, profile
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    sort_key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    sort_key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    conv_key = "device_time_total" if cuda else "self_cpu_time_total"   # on CUDA the kernels are children
     for c in contenders:
         p = args.precision[0]
         with profile(activities=activities, record_shapes=True) as prof:
@@ -274,10 +281,10 @@ def print_profiles(contenders: Sequence[Contender], batch, args: argparse.Namesp
         print(prof.key_averages().table(sort_by=sort_key, row_limit=10))
         convs = [e for e in prof.key_averages(group_by_input_shape=True)
                  if e.key in ("aten::convolution_backward", "aten::mkldnn_convolution", "aten::cudnn_convolution")]
-        print("  convolutions by input shape (self time, calls, shapes of input and weight):")
-        for e in sorted(convs, key=lambda e: -getattr(e, sort_key))[:10]:
+        print(f"  convolutions by input shape ({conv_key}, calls, shapes of the first inputs):")
+        for e in sorted(convs, key=lambda e: -getattr(e, conv_key))[:10]:
             shapes = [s for s in e.input_shapes if s][:3]
-            print(f"  {e.key:28s} {getattr(e, sort_key) / 1e3:8.1f} ms  x{e.count}  {shapes}")
+            print(f"  {e.key:28s} {getattr(e, conv_key) / 1e3:8.1f} ms  x{e.count}  {shapes}")
 
 
 # ------------------------------------------------------------------ report
@@ -285,7 +292,8 @@ def print_profiles(contenders: Sequence[Contender], batch, args: argparse.Namesp
 
 COLUMNS = [("model", "model", ""), ("layout", "layout", ""), ("precision", "precision", ""),
            ("step ms (median)", "step_ms_median", ".0f"), ("min", "step_ms_min", ".0f"), ("max", "step_ms_max", ".0f"),
-           ("clips/s", "clips_per_s", ".2f"), ("peak MiB", "peak_mib", ".0f"), ("vs torchvision", "vs_torchvision", ".2f")]
+           ("clips/s", "clips_per_s", ".2f"), ("GFLOP/step", "gflop_per_step", ".0f"), ("GFLOP/s", "gflop_per_s", ".0f"),
+           ("peak MiB", "peak_mib", ".0f"), ("vs torchvision", "vs_torchvision", ".2f")]
 
 
 def result_rows(contenders: Sequence[Contender], args: argparse.Namespace,
@@ -300,7 +308,8 @@ def result_rows(contenders: Sequence[Contender], args: argparse.Namespace,
                          "layout": "channels_last_3d" if c.channels_last else "contiguous", "precision": p,
                          "step_ms_median": step * 1e3, "step_ms_min": min(times) * 1e3,
                          "step_ms_max": max(times) * 1e3, "step_ms_all": [t * 1e3 for t in times],
-                         "clips_per_s": args.batch / step, "peak_mib": peaks.get((c.name, p)),
+                         "clips_per_s": args.batch / step, "gflop_per_step": c.flops / 1e9,
+                         "gflop_per_s": c.flops / 1e9 / step, "peak_mib": peaks.get((c.name, p)),
                          "vs_torchvision": reference[p] / step if paired else None})
     return rows
 
@@ -316,6 +325,7 @@ def speedups(pair: Optional[Tuple[Contender, Contender]], device: torch.device) 
         ratio = median(theirs.times[p]) / median(ours.times[p])
         target = TARGET_SPEEDUP_CPU if device.type == "cpu" and p == "fp32" else None
         out[p] = {"speedup": ratio, "per_repetition_min": min(per_rep), "per_repetition_max": max(per_rep),
+                  "speedup_of_fastest": min(theirs.times[p]) / min(ours.times[p]),
                   "target": target, "target_met": None if target is None else ratio >= target}
     return out
 
@@ -323,8 +333,9 @@ def speedups(pair: Optional[Tuple[Contender, Contender]], device: torch.device) 
 def summary_lines(ratios: Dict[str, Any]) -> List[str]:
     lines = []
     for p, r in ratios.items():
-        line = (f"r3d_18 {p}: action3d is {r['speedup']:.2f}x torchvision (per repetition "
-                f"{r['per_repetition_min']:.2f}x..{r['per_repetition_max']:.2f}x)")
+        line = (f"r3d_18 {p}: action3d is {r['speedup']:.2f}x torchvision (medians; per repetition "
+                f"{r['per_repetition_min']:.2f}x..{r['per_repetition_max']:.2f}x, fastest steps "
+                f"{r['speedup_of_fastest']:.2f}x)")
         if r["target"] is not None:
             line += f"; target >= {r['target']:.0f}x on CPU: {'met' if r['target_met'] else 'NOT met'}"
         lines.append(line)

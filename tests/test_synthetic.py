@@ -57,11 +57,14 @@ def test_motion_defines_the_class():
     assert all(abs(steps[n][0]).max() < 0.5 for n in ("rotate_cw", "rotate_ccw", "grow", "shrink"))
 
 
-def test_the_mover_is_where_the_frames_change():
-    frames = render_video("move_right", np.random.default_rng(1), num_frames=8, size=64).astype(int)
-    change = np.abs(np.diff(frames, axis=0)).sum(axis=-1) > 60  # (T-1, H, W): the moving shape only
-    columns = [np.nonzero(c.any(axis=0))[0].mean() for c in change]
-    assert np.all(np.diff(columns) > 0)  # the changing region travels to the right
+@pytest.mark.parametrize("name, axis, sign", [("move_right", 1, 1), ("move_left", 1, -1),
+                                               ("move_down", 0, 1), ("move_up", 0, -1)])
+def test_the_changing_pixels_travel_the_class_direction(name, axis, sign):
+    frames = render_video(name, np.random.default_rng(1), num_frames=8, size=64).astype(int)
+    change = np.abs(np.diff(frames, axis=0)).sum(axis=-1) > 60  # (T-1, H, W): only the movers change
+    position = [np.nonzero(c)[axis].mean() for c in change]     # mean row or column of the change
+    slope = np.polyfit(np.arange(len(position)), position, 1)[0]  # pixels per frame
+    assert sign * slope > 1.0
 
 
 def test_ensure_synthetic_generates_once_into_the_cache(tmp_path, monkeypatch):

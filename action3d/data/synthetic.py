@@ -1,4 +1,4 @@
-"""The built-in synthetic dataset: one moving shape per video, the class is its motion.
+"""The built-in synthetic dataset: a few shapes that move the same way, the class is their motion.
 
 Classes are motions (move right/left/down/up, rotate clockwise/counter-clockwise, grow, shrink,
 then diagonal moves), so no single frame tells the class: a model has to compare frames. The
@@ -95,7 +95,7 @@ def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
     w = (grid - lo)[:, None]
     rows = coarse[lo] * (1 - w[..., None]) + coarse[hi] * w[..., None]             # (size, cells, 3)
     field = rows[:, lo] * (1 - w.T[..., None]) + rows[:, hi] * w.T[..., None]      # (size, size, 3)
-    grain = rng.normal(0, 8, size=(size, size, 1))
+    grain = rng.normal(0, 6, size=(size, size, 1))
     return np.clip(0.65 * base + 0.35 * field + grain, 0, 255)
 
 
@@ -113,48 +113,52 @@ def contrasting_color(rng: np.random.Generator, background: np.ndarray, distance
 
 def motion_path(name: str, rng: np.random.Generator, *, num_frames: int, size: int
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-frame centre (T, 2), radius (T,) and angle (T,) of the moving shape of class `name`."""
+    """Per-frame centre (T, 2), radius (T,) and angle (T,) of one moving shape of class `name`."""
     t = np.arange(num_frames, dtype=np.float64)
     scale = size / 64  # speeds and sizes are tuned for 64-px frames
-    radius = np.full(num_frames, rng.uniform(10, 14) * scale)
+    radius = np.full(num_frames, rng.uniform(8, 12) * scale)
     angle = np.full(num_frames, rng.uniform(0, 2 * math.pi))
-    drift = rng.uniform(-0.4, 0.4, size=2) * scale  # slow wander of the non-moving classes
+    drift = rng.uniform(-0.3, 0.3, size=2) * scale  # slow wander of the non-moving classes
     if name.startswith("move_"):
         direction = np.array(DIRECTIONS[name[len("move_"):]], dtype=np.float64)
         direction /= np.linalg.norm(direction)
-        speed = rng.uniform(2.0, 3.0) * scale
+        speed = rng.uniform(1.5, 2.5) * scale
         travel = direction * speed * (num_frames - 1)
         # start anywhere that keeps the centre inside the frame for the whole path
-        low = np.maximum(0.12 * size, 0.12 * size - travel)
-        high = np.minimum(0.88 * size, 0.88 * size - travel)
+        low = np.maximum(0.1 * size, 0.1 * size - travel)
+        high = np.minimum(0.9 * size, 0.9 * size - travel)
         start = rng.uniform(low, np.maximum(low, high))
         return start + t[:, None] * direction * speed, radius, angle
-    start = rng.uniform(0.3 * size, 0.7 * size, size=2)
+    start = rng.uniform(0.15 * size, 0.85 * size, size=2)
     center = start + t[:, None] * drift
     if name.startswith("rotate_"):
-        spin = math.radians(rng.uniform(10, 16)) * (1 if name == "rotate_cw" else -1)
+        spin = math.radians(rng.uniform(8, 14)) * (1 if name == "rotate_cw" else -1)
         return center, radius, angle + spin * t
-    ratio = rng.uniform(2.2, 2.8)  # grow / shrink: the radius changes by this factor overall
-    small = rng.uniform(6.0, 8.0) * scale
+    ratio = rng.uniform(2.0, 2.6)  # grow / shrink: the radius changes by this factor overall
+    small = rng.uniform(5.0, 7.0) * scale
     growth = small * ratio ** (t / max(num_frames - 1, 1))
     return center, growth if name == "grow" else growth[::-1].copy(), angle
 
 
 def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: int) -> np.ndarray:
-    """uint8 (T, size, size, 3) RGB frames of one video of class `name`."""
+    """uint8 (T, size, size, 3) RGB frames of one video of class `name`: 2 to 4 shapes that all
+    move the class's way (each with its own shape, colour, size, speed and start), over a
+    textured background with static distractor shapes."""
     background = textured_background(rng, size)
-    kind = SHAPES[int(rng.integers(len(SHAPES)))]
-    for _ in range(int(rng.integers(0, 3))):  # static distractors: only motion tells the mover apart
+    for _ in range(int(rng.integers(0, 3))):  # static distractors: only motion tells the movers apart
         draw_shape(background, SHAPES[int(rng.integers(len(SHAPES)))],
-                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(3, 6) * size / 64,
-                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background, 90))
-    color = contrasting_color(rng, background)
-    centers, radii, angles = motion_path(name, rng, num_frames=num_frames, size=size)
+                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(4, 8) * size / 64,
+                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background, 120))
+    movers = []
+    for _ in range(int(rng.integers(2, 5))):
+        kind = SHAPES[int(rng.integers(len(SHAPES)))]
+        movers.append((kind, contrasting_color(rng, background), *motion_path(name, rng, num_frames=num_frames, size=size)))
     frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
     for i in range(num_frames):
         canvas = background.copy()
-        draw_shape(canvas, kind, center=tuple(centers[i]), radius=float(radii[i]), angle=float(angles[i]),
-                   color=color)
+        for kind, color, centers, radii, angles in movers:
+            draw_shape(canvas, kind, center=tuple(centers[i]), radius=float(radii[i]),
+                       angle=float(angles[i]), color=color)
         canvas += rng.normal(0, 3, size=canvas.shape)  # sensor noise, different in every frame
         frames[i] = np.clip(canvas, 0, 255).round().astype(np.uint8)
     return frames

@@ -27,6 +27,7 @@ from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoi
 from action3d.engine.data import build_train_val, device_batch, train_loader
 from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice
 from action3d.engine.optim import build_optimizer, build_scheduler
+from action3d.engine.precise_bn import recompute_bn_stats
 from action3d.engine.precision import autocast, check_precision, grad_scaler
 from action3d.engine.signals import StopRequest
 from action3d.engine.validate import validate
@@ -136,6 +137,7 @@ class Trainer:
             if status != "epoch_done":
                 break
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self._precise_bn()
             metrics = self._maybe_validate()
             self._save_epoch_checkpoints(metrics)
             status = "max_steps" if self._max_steps_reached() else "finished"
@@ -248,6 +250,21 @@ class Trainer:
         advice = data_wait_advice(timer.wait_share, self.cfg.trainer.data_wait_warn, self.data_cfg.num_workers)
         if advice:
             log.warning(advice)
+
+    def _precise_bn(self) -> None:
+        """Running BN statistics of the current weights, before validation and the checkpoint."""
+        count = self.cfg.trainer.precise_bn_batches
+        if count <= 0:
+            return
+        self.loader.sampler.set_epoch(self.epoch)  # the next epoch's first batches
+
+        def batches():
+            for i, batch in enumerate(self.loader):
+                if i >= count:
+                    return
+                yield device_batch(batch, self.data_cfg, self.device, channels_last=self.cfg.trainer.channels_last)[0]
+
+        recompute_bn_stats(self.model, batches())
 
     def _maybe_validate(self) -> Optional[Dict[str, float]]:
         due = self.epoch % self.cfg.trainer.val_every == 0 or self.epoch == self.cfg.trainer.max_epochs
