@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import subprocess
 import sys
@@ -152,7 +153,8 @@ def check_same_logits(ours: nn.Module, theirs: nn.Module, clips: torch.Tensor, s
     randomize_batchnorm(theirs, torch.Generator().manual_seed(seed + 1))
     theirs_state = {k: v.cpu() for k, v in theirs.state_dict().items()}
     load_torchvision_video(ours, theirs_state, log=lambda line: print(f"  {line}"))
-    ours.eval(), theirs.eval()
+    ours.eval()
+    theirs.eval()
     tf32 = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = False           # exact fp32 on CUDA for the comparison
     try:
@@ -160,7 +162,8 @@ def check_same_logits(ours: nn.Module, theirs: nn.Module, clips: torch.Tensor, s
         theirs_logits = theirs(clips).float()
     finally:
         torch.backends.cudnn.allow_tf32 = tf32
-        ours.train(), theirs.train()
+        ours.train()
+        theirs.train()
     diff = (ours_logits - theirs_logits).abs().max().item()
     return {"max_abs_diff": diff, "max_abs_logit": theirs_logits.abs().max().item(),
             "tolerance": LOGITS_TOLERANCE, "passed": diff < LOGITS_TOLERANCE}
@@ -210,8 +213,8 @@ def run_interleaved(contenders: List[Contender], batch: Tuple[torch.Tensor, torc
     for rep in range(args.repeats):
         order = jobs if rep % 2 == 0 else jobs[::-1]      # alternate, so drift hits both sides alike
         for c, p in order:
-            step = lambda: train_step(c.model, c.optimizer, *batch, channels_last=c.channels_last,  # noqa: E731
-                                      precision=p, device=device)
+            step = functools.partial(train_step, c.model, c.optimizer, *batch, channels_last=c.channels_last,
+                                     precision=p, device=device)
             c.times[p].append(timed(step, device))
         print(f"  repetition {rep + 1}/{args.repeats}: "
               + ", ".join(f"{c.name} {p} {c.times[p][-1] * 1e3:.0f} ms" for c, p in jobs), flush=True)

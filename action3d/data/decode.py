@@ -237,8 +237,10 @@ class VideoReader:
 
     def _convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         """Scale (in YUV) and convert to RGB in one libswscale call, into `out` (H, W, 3)."""
+        # threads=1: a multi-threaded swscale context keeps a thread pool that does not survive
+        # fork(), so a DataLoader worker forked after the main process decoded would hang.
         rgb = self._reformatter.reformat(frame, width=self.width, height=self.height,
-                                         format="rgb24")
+                                         format="rgb24", threads=1)
         out[...] = rgb.to_ndarray()  # a view of the frame's buffer: copy it out
 
     def _decode_by_pts(self, wanted_pts: np.ndarray, out: np.ndarray) -> None:
@@ -330,7 +332,7 @@ def read_all_frames(path: str | Path, *, short_side: int | None = None) -> torch
         width, height = output_size(stream.codec_context.width, stream.codec_context.height,
                                     short_side)
         for frame in container.decode(stream):
-            rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24")
+            rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24", threads=1)
             frames.append(rgb.to_ndarray().copy())  # (H, W, 3)
     except av.error.FFmpegError as error:
         if not frames:

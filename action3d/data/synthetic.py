@@ -32,7 +32,7 @@ from action3d.errors import Action3dError
 
 log = logging.getLogger("action3d.data")
 
-GENERATOR_VERSION = 1  # bump when the frames change, so cached sets are regenerated
+GENERATOR_VERSION = 2  # bump when the frames change, so cached sets are regenerated
 CLASSES = ("move_right", "move_left", "move_down", "move_up", "rotate_cw", "rotate_ccw", "grow",
            "shrink", "move_down_right", "move_up_left", "move_up_right", "move_down_left")
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1), "down_right": (1, 1),

@@ -14,6 +14,7 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
+from action3d.engine.faults import maybe_fault
 from action3d.errors import Action3dError
 
 
@@ -28,6 +29,7 @@ def save_checkpoint(state: Dict[str, Any], path: str | os.PathLike) -> None:
     try:
         with open(tmp, "wb") as f:
             torch.save(state, f)
+            maybe_fault(f"ckpt_write/{path.name}")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -35,7 +37,27 @@ def save_checkpoint(state: Dict[str, Any], path: str | os.PathLike) -> None:
         tmp.unlink(missing_ok=True)
         raise Action3dError(f"could not write checkpoint {path}: {err.strerror or err}; "
                             "the previous checkpoint there is unchanged") from None
+    maybe_fault(f"ckpt_renamed/{path.name}")
     _fsync_dir(path.parent)
+    _remove_stale_temporaries(path)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of `path` left by a process killed mid-write (their pid no longer runs)."""
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -25,6 +24,7 @@ from tqdm import tqdm
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from action3d.engine.data import build_train_val, device_batch, train_loader
+from action3d.engine.faults import maybe_fault
 from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice
 from action3d.engine.optim import build_optimizer, build_scheduler
 from action3d.engine.precise_bn import recompute_bn_stats
@@ -195,6 +195,7 @@ class Trainer:
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
             self._check_finite(loss)
             self.scaler.scale(loss / cfg.accum_steps).backward()
+        maybe_fault("train_step")
         if boundary:
             self._optimizer_step()
         return loss.item()
@@ -239,9 +240,6 @@ class Trainer:
         failures = [f for part in dist_utils.all_gather_objects(self.train_set.drain_failures()) for f in part]
         if not self.env.is_main:
             return
-        new = [(p, r) for p, r in failures if p not in self.failed_files]
-        for path, reason in new:
-            log.warning("unreadable video %s (%s): replaced by another sample", path, reason)
         self.failed_files.update(p for p, _ in failures)
         if failures:
             log.warning("epoch %d: %d unreadable samples replaced (%d distinct files so far)",
@@ -270,8 +268,10 @@ class Trainer:
         due = self.epoch % self.cfg.trainer.val_every == 0 or self.epoch == self.cfg.trainer.max_epochs
         if self.val_set is None or not due:
             return None
+        maybe_fault("validate")
         metrics = validate(self.model, self.val_set, self.data_cfg, self.env, precision=self.cfg.trainer.precision,
                            channels_last=self.cfg.trainer.channels_last)
+        self.val_set.drain_failures()  # names each unreadable validation video once (logger action3d.data)
         if self.env.is_main:
             self.log.scalars(self.step, {"val/top1": metrics["top1"], "val/top5": metrics["top5"]})
             log.info("epoch %d: val top-1 %.2f%%, top-5 %.2f%% (%d videos%s)", self.epoch, 100 * metrics["top1"],
@@ -285,13 +285,15 @@ class Trainer:
             self.best_top1, self.best_epoch = metrics["top1"], self.epoch
         if not self.env.is_main:
             return
-        last = self.run_dir / "last.pt"
-        save_checkpoint(self.state(), last)
+        # last.pt is written last: trainer.resume=auto trusts it, so best.pt and epoch_N.pt of this
+        # epoch must be on disk before it (a kill in between then redoes the epoch, losing nothing).
+        state = self.state()
         if improved or (self.val_set is None):
-            _atomic_copy(last, self.run_dir / "best.pt")
+            save_checkpoint(state, self.run_dir / "best.pt")
         every = self.cfg.trainer.ckpt_every
         if every and self.epoch % every == 0:
-            _atomic_copy(last, self.run_dir / f"epoch_{self.epoch}.pt")
+            save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pt")
+        save_checkpoint(state, self.run_dir / "last.pt")
         self.log.flush()
 
     def state(self) -> Dict[str, Any]:
@@ -341,17 +343,6 @@ class Trainer:
 
     def _write_run_info(self) -> None:
         (self.run_dir / "classes.txt").write_text("\n".join(self.classes) + "\n")
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise Action3dError(f"could not write checkpoint {dst}: {err.strerror or err}; "
-                            "the previous checkpoint there is unchanged") from None
 
 
 def _hydra_run_dir() -> str:
