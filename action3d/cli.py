@@ -147,7 +147,8 @@ def describe_compose_error(err: BaseException) -> str:
         text = str(err)
         if "Could not find" in text and "Available options" in text:
             missing = text.split("Could not find '")[1].split("'")[0]
-            options = [line.strip() for line in text.split("Available options")[1].splitlines()[1:] if line.strip()]
+            listed = text.split("Available options")[1].split("Config search path")[0]
+            options = [line.strip() for line in listed.splitlines()[1:] if line.strip()]
             return f"{missing.replace('/', '=', 1)}: no such config; available: {', '.join(options)}"
         return _first_line(text)
     key = getattr(cause, "full_key", None) or ""

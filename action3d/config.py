@@ -21,7 +21,7 @@ from action3d.models.config import ModelConfig
 @dataclass
 class OptimConfig:
     name: str = "sgd"                     # sgd | adamw
-    lr: float = 0.1                       # for the global batch; see README on scaling
+    lr: float = 0.04                      # for the global batch (8 clips by default); scale linearly
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 1e-4

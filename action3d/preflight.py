@@ -9,6 +9,7 @@ user meant to resume). Only existence and cheap facts are checked here; reading 
 """
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,7 +22,10 @@ LIST_KEYS = {"train": "train_list", "val": "val_list"}
 
 def check_inputs(command: str, cfg: DictConfig) -> None:
     """Raise `Action3dError` (one line naming the key) for the first input `command` lacks."""
+    _check_known_keys(cfg)
     _check_required(cfg)
+    if command == "eval" and cfg.split not in LIST_KEYS:
+        raise Action3dError(f"split={cfg.split} is not allowed: expected one of {', '.join(LIST_KEYS)}")
     if command in ("eval", "predict"):
         _existing_file("ckpt", cfg.ckpt)
     if command == "predict" and not Path(cfg.video).exists():
@@ -32,12 +36,31 @@ def check_inputs(command: str, cfg: DictConfig) -> None:
         if cfg.trainer.resume not in (None, "auto"):
             _existing_file("trainer.resume", cfg.trainer.resume, hint="or trainer.resume=auto")
         _check_num_classes(cfg)
+        if cfg.data.format == "synthetic":
+            from action3d.data.synthetic import check_synthetic_config
+
+            check_synthetic_config(cfg.data.synthetic)
         check_data(cfg.data, required=("train",), optional=("val",))
     if command == "eval" and cfg.data.format != "synthetic":
         # data=GROUP replaces the checkpoint's dataset; data.* keys alone are merged into it later
         check_data(cfg.data, required=(cfg.split,))
     if command in ("train", "eval"):
         _check_device(cfg.trainer)
+
+
+def _check_known_keys(node: DictConfig, prefix: str = "") -> None:
+    """`+key=value` makes Hydra add a key that no schema has (nothing would read it): a typo."""
+    fields = getattr(OmegaConf.get_type(node), "__dataclass_fields__", None)
+    if fields is None:
+        return
+    for key in node.keys():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise Action3dError(f"{prefix}{key}: unknown key{hint} (allowed: {', '.join(fields)})")
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            _check_known_keys(child, f"{prefix}{key}.")
 
 
 def _check_required(cfg: DictConfig) -> None:
@@ -48,7 +71,7 @@ def _check_required(cfg: DictConfig) -> None:
 
 
 def _existing_file(key: str, value: Any, hint: str = "") -> None:
-    path = Path(str(value))
+    path = Path(str(value)).expanduser()  # as the checkpoint readers do; never stricter than them
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "no such file"
         raise Action3dError(f"{key}={value}: {what}{'; ' + hint if hint else ''}")

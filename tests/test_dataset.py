@@ -212,3 +212,13 @@ def test_build_dataset_from_config_and_predict_samples(videos, tmp_path):
     assert label == -1 and clip.shape == (3, 4, 24, 24) and predict.classes is None
     batch = next(iter(build_loader(train, cfg, train=True, batch_size=2)))
     assert batch[0].shape == (2, 3, 4, 24, 24) and batch[1].dtype == torch.int64
+
+
+def test_epoch_index_keys_give_the_same_sample_in_any_order(videos):
+    root, good, _ = videos
+    a = make_dataset(good, train=True, root=str(root), seed=5)
+    b = make_dataset(good, train=True, root=str(root), seed=5)
+    first = [a[(1, i)][0] for i in range(4)]
+    second = [b[(1, i)][0] for i in reversed(range(4))][::-1]  # another order, another process state
+    assert all(torch.equal(x, y) for x, y in zip(first, second))
+    assert a[(1, 2)][2] == 2 and not torch.equal(a[(1, 2)][0], a[(2, 2)][0])  # new epoch, new crop

@@ -95,7 +95,7 @@ def load_checkpoint(path: str | os.PathLike) -> Dict[str, Any]:
 
 
 def _reason(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+    return str(err).strip().splitlines()[0].split(". ")[0][:160] if str(err).strip() else type(err).__name__
 
 
 def rng_state() -> Dict[str, Any]:
