@@ -25,6 +25,7 @@ def collection(tmp_path_factory):
     return root, samples
 
 
+@pytest.mark.timeout(120)  # subprocesses: a hang fails the test instead of the suite
 @pytest.mark.parametrize("workers", [1, 2])
 def test_check_sorts_good_short_and_bad(collection, workers):
     root, samples = collection

@@ -124,6 +124,7 @@ def test_train_survives_every_bad_file_kind(videos, caplog):
     assert "no video stream" in reasons[bad["audio_only"]] and "decoding failed" in reasons[bad["garbled"]]
 
 
+@pytest.mark.timeout(120)  # subprocesses: a hang fails the test instead of the suite
 def test_train_with_workers_counts_failures_in_main_process(videos):
     root, good, bad = videos
     samples = good + [(path, 9) for path in bad.values()]
@@ -137,6 +138,7 @@ def test_train_with_workers_counts_failures_in_main_process(videos):
     assert len(failures) >= len(bad) and dataset.drain_failures() == []
 
 
+@pytest.mark.timeout(120)  # subprocesses: a hang fails the test instead of the suite
 def test_same_seed_same_batches_with_workers(videos):
     root, good, _ = videos
     cfg = DataConfig(batch_size=2, num_workers=2, persistent_workers=False)
@@ -174,6 +176,7 @@ def test_mostly_broken_dataset_raises_naming_root(videos, tmp_path):
     assert "\n" not in message
 
 
+@pytest.mark.timeout(120)  # subprocesses: a hang fails the test instead of the suite
 def test_mostly_broken_dataset_raises_through_workers(tmp_path):
     broken = [(str(tmp_path / f"gone{i:02d}.mp4"), 0) for i in range(60)]
     dataset = make_dataset(broken, train=False, root=str(tmp_path))

@@ -150,7 +150,6 @@ def test_real_console_errors_before_and_after_composition_write_nothing(workspac
     run = workspace / "run"
     commands = [
         ["train", "data=folder", "data.root=/nonexistent/videos", f"hydra.run.dir={run}"],
-        ["eval", "ckpt=/nonexistent/best.pt", f"hydra.run.dir={run}"],
         ["train", "-m", "optim.lr=0.1,-1", f"hydra.sweep.dir={run}"],
     ]
     before = snapshot(workspace)
@@ -187,7 +186,6 @@ def test_pickled_code_and_truncated_checkpoints_are_refused_in_one_line(tmp_path
         (["eval", f"ckpt={evil}"], evil, "pickled code"),
         (["train", *SMALL, f"model.pretrained={evil}"], evil, "pickled code"),
         (["eval", f"ckpt={truncated}"], truncated, "truncated or not a checkpoint (PytorchStreamReader failed"),
-        (["train", *SMALL, f"model.pretrained={truncated}"], truncated, "not a PyTorch checkpoint"),
     ]
     results = run_all([args + ["hydra.run.dir=out"] for args, _, _ in cases], cwd=tmp_path, cache=cache_dir)
     for (args, path, reason), result in zip(cases, results):

@@ -88,6 +88,7 @@ def _ensure_in_child(cache: str, queue) -> None:
     queue.put(ensure_synthetic(cfg, progress=False).root)
 
 
+@pytest.mark.timeout(120)  # subprocesses: a hang fails the test instead of the suite
 def test_two_processes_at_once(tmp_path):
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
