@@ -127,6 +127,7 @@ def test_invalid_command_line_is_one_line_and_writes_nothing(line, expected, wor
     assert len(lines) == 1 and lines[0].startswith(f"action3d {argv[0]}: error: "), err
     for text in expected:
         assert text.format(inputs=inputs) in lines[0], lines[0]
+    assert "Traceback" not in err and "provider=" not in err, "no Python or Hydra internals in the message"
     assert snapshot(workspace) == before
 
 

@@ -99,29 +99,24 @@ def kill_then_resume(cwd: Path, fault: str, cache: Path) -> KillCase:
     return KillCase(cwd / "run", killed, unreadable, leftovers, had_last, resumed)
 
 
-def reference_run(cwd: Path, cache: Path) -> Path:
-    """One uninterrupted SMALL run (2 epochs x 4 steps)."""
-    cwd.mkdir()
-    train([*SMALL, "hydra.run.dir=run"], cwd=cwd, cache=cache, check=True)
-    state = load(cwd / "run/last.pt")
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache_dir) -> Path:
+    """One uninterrupted SMALL run (2 epochs x 4 steps) that every case of this module must equal."""
+    root = tmp_path_factory.mktemp("reference")
+    train([*SMALL, "hydra.run.dir=run"], cwd=root, cache=cache_dir, check=True)
+    state = load(root / "run/last.pt")
     assert (state["epoch"], state["step"]) == (2, 8)
-    return cwd / "run"
+    return root / "run"
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, cache_dir) -> dict:
-    """The reference run and every kill case (killed, checked, resumed), two processes at a time."""
-    root = tmp_path_factory.mktemp("runs")
+def kill_cases(tmp_path_factory, cache_dir) -> dict:
+    """Every kill case (killed, checked, resumed), two processes at a time."""
+    root = tmp_path_factory.mktemp("kills")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        reference = pool.submit(reference_run, root / "reference", cache_dir)
         cases = {name: pool.submit(kill_then_resume, root / f"case{i}", fault, cache_dir)
                  for i, (name, (fault, _)) in enumerate(KILL_POINTS.items())}
-        return {"reference": reference.result(), **{name: case.result() for name, case in cases.items()}}
-
-
-@pytest.fixture(scope="module")
-def reference(runs) -> Path:
-    return runs["reference"]
+        return {name: case.result() for name, case in cases.items()}
 
 
 # ------------------------------------------------------------------ the hook itself
@@ -165,17 +160,17 @@ def test_kill_fault_sends_sigkill_at_the_nth_occurrence(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KILL_POINTS)
-def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(name, runs):
+def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(name, kill_cases, reference):
     fault, leftover = KILL_POINTS[name]
-    case: KillCase = runs[name]
+    case: KillCase = kill_cases[name]
     assert case.killed.returncode == -signal.SIGKILL, f"{fault} was never reached:\n{case.killed.stderr[-2000:]}"
     assert case.unreadable == [], "a checkpoint under its final name is unreadable after kill -9"
     if leftover:                              # the kill did land inside that file's write
-        assert any(name.startswith(leftover) for name in case.leftovers), case.leftovers
+        assert any(tmp.startswith(leftover) for tmp in case.leftovers), case.leftovers
     assert case.resumed.returncode == 0, case.resumed.stderr[-3000:]
     assert ("resumed from" if case.had_last else "starting a new run") in case.resumed.stdout + case.resumed.stderr
     assert "action3d train finished" in case.resumed.stdout
-    assert_same_checkpoints(case.run, runs["reference"])
+    assert_same_checkpoints(case.run, reference)
     assert temporaries(case.run) == [], "the resumed run removes what the killed write left behind"
 
 
@@ -212,6 +207,7 @@ def test_ctrl_c_with_loader_workers_saves_then_resumes_to_the_same_weights(refer
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None and not (metrics.exists() and "train/loss" in metrics.read_text()):
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output[-2000:]
