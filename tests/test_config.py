@@ -11,7 +11,7 @@ BAD_COMMAND_LINES = [
     (["train", "model.depth=19"], "model.depth", "18, 34, 50, 101, 152"),
     (["train", "model.spatial_strides=[1,2]"], "model.spatial_strides", "4 values"),
     (["train", "model.temporal_strides=[1,1,1,1,1]"], "model.temporal_strides", "4 values"),
-    (["train", "model.inflate=[1,[1,0,1],1,1]"], "model.inflate", "stage 2 has 2 blocks"),
+    (["train", "model=r3d_18", "model.inflate=[1,[1,0,1],1,1]"], "model.inflate", "stage 2 has 2 blocks"),
     (["train", "model=i3d_r50", "model.inflate=[1,[1,0,1],1,1]"], "model.inflate", "stage 2 has 4 blocks"),
     (["train", "model.inflate_style=3x2x1"], "model.inflate_style", "3x1x1, 3x3x3"),
     (["train", "model.style=tensorflow"], "model.style", "pytorch, caffe"),
