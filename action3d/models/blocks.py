@@ -6,6 +6,8 @@ Blocks take the same keyword arguments so a stage builder can use either kind.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -55,7 +57,7 @@ def make_downsample(in_channels: int, out_channels: int, stride: Tuple[int, int,
     return ConvBNAct(in_channels, out_channels, 1, stride=stride, act=False)
 
 
-class _ResidualBlock(nn.Module):
+class _ResidualBlock(nn.Module, ABC):
     """Shared forward: residual branch (+ optional checkpointing), add, ReLU, non-local."""
 
     expansion = 1
@@ -67,11 +69,13 @@ class _ResidualBlock(nn.Module):
         self.non_local_block: Optional[nn.Module] = None
         self.relu = nn.ReLU(inplace=True)
 
+    @abstractmethod
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The residual branch: convs of the block, without the shortcut."""
 
+    @abstractmethod
     def last_bn(self) -> nn.BatchNorm3d:
-        raise NotImplementedError
+        """The BN that `zero_init_residual` zeroes, so the block starts as the identity."""
 
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
