@@ -1,32 +1,35 @@
 """`action3d COMMAND [hydra overrides]`: one entry point, one Hydra app per command.
 
 Each command composes its own config (`conf/COMMAND.yaml` over the typed schema of
-`action3d.config`). Before Hydra runs, every combination of the given overrides is composed
-and validated here, so that an unknown key, a wrong type or an invalid value exits with one
-line naming the key, before any run directory is created or any model is built.
+`action3d.config`) and runs `action3d.commands.COMMAND.run`. Before Hydra runs, every
+combination of the given overrides is composed and validated here, so that an unknown key, a
+wrong type or an invalid value exits with one line naming the key, before any run directory is
+created or any model is built. Nothing on that path imports torch: help, `--cfg job` and config
+errors answer at once.
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
 import tempfile
-from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from action3d import __version__
+from action3d.commands._hydra import CONF_DIR, describe_compose_error, first_line, override_key
 from action3d.errors import Action3dError
 
-CONF_DIR = str(Path(os.environ.get("ACTION3D_CONF", Path(__file__).resolve().parent.parent / "conf")))
 
-# command -> (one-line help, "module:function" run with the composed config)
+# command -> one-line help; `action3d.commands.COMMAND.run(cfg)` runs it
 COMMANDS = {
-    "train": ("train a model (default: the tiny model on the built-in synthetic dataset)", "action3d.engine.train:run"),
-    "eval": ("evaluate a checkpoint: multi-view top-1/top-5 report (ckpt=PATH)", "action3d.engine.evaluate:run"),
-    "predict": ("top-5 classes for a video or a folder of videos (ckpt=PATH video=PATH)", "action3d.engine.predict:run"),
-    "data": ("dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR", "action3d.commands.data:run"),
-    "info": ("model summary: per-stage shapes, parameters, GFLOPs (model=... input=[C,T,H,W])", "action3d.commands.info:run"),
+    "train": "train a model (default: the tiny model on the built-in synthetic dataset)",
+    "eval": "evaluate a checkpoint: multi-view top-1/top-5 report (ckpt=PATH)",
+    "predict": "top-5 classes for a video or a folder of videos (ckpt=PATH video=PATH)",
+    "data": "dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR",
+    "info": "model summary: per-stage shapes, parameters, GFLOPs (model=... input=[C,T,H,W])",
 }
+# Commands that run a trained model: the checkpoint decides the architecture.
+CHECKPOINT_COMMANDS = {"eval", "predict"}
 
 # Hydra flags that take a value, and flags after which nothing is run (no validation needed).
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -35,8 +38,9 @@ _NO_RUN_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-comple
 
 
 def usage() -> str:
-    lines = ["usage: action3d COMMAND [hydra overrides]   (COMMAND --help shows its config)", "", "commands:"]
-    lines += [f"  {name:<8} {text}" for name, (text, _) in COMMANDS.items()]
+    lines = ["usage: action3d COMMAND [hydra overrides]   (COMMAND --help shows its config)",
+             "       action3d --version", "", "commands:"]
+    lines += [f"  {name:<8} {text}" for name, text in COMMANDS.items()]
     lines += ["", "examples:", "  action3d train model=r3d_18 data=ucf101 data.root=/data/ucf101",
               "  action3d train -m optim.lr=0.1,0.01 model.depth=18,34",
               "  action3d eval ckpt=outputs/train/RUN/best.pt eval.num_clips=10 eval.num_crops=3",
@@ -51,6 +55,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        print(f"action3d {__version__}")
         return 0
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
@@ -112,68 +119,32 @@ def _rank_overrides(command: str) -> List[str]:
 
 def prevalidate(command: str, overrides: List[str]) -> None:
     """Compose and validate every job the overrides describe (each sweep combination too)."""
-    from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from action3d.config import register_configs, validate
-    from action3d.preflight import check_inputs
+    from action3d.commands._hydra import compose_configs
+    from action3d.commands.preflight import check_inputs
 
-    register_configs()
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as err:  # Hydra's grammar errors
-        raise Action3dError(_first_line(str(err))) from None
+        raise Action3dError(first_line(str(err))) from None
     job_overrides = [o for o in parsed if not o.is_hydra_override()]
+    _refuse_model_overrides(command, [o.input_line for o in job_overrides])
     combos = BasicSweeper.split_arguments(job_overrides, None)[0] if job_overrides else [[]]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3", job_name=command):
-        for combo in combos:
-            try:
-                cfg = compose(config_name=command, overrides=combo)
-            except Exception as err:
-                raise Action3dError(describe_compose_error(err)) from None
-            validate(cfg)
-            check_inputs(command, cfg)  # files, folders, device: before Hydra writes anything
+    for cfg in compose_configs(command, combos):
+        check_inputs(command, cfg)  # files, folders, device: before Hydra writes anything
 
 
-def describe_compose_error(err: BaseException) -> str:
-    """One line from Hydra/OmegaConf's multi-line composition errors, naming the key."""
-    from omegaconf.errors import OmegaConfBaseException
-
-    cause: Optional[BaseException] = err
-    while cause is not None and not isinstance(cause, OmegaConfBaseException):
-        cause = cause.__cause__
-    if cause is None:
-        text = str(err)
-        if "Could not find" in text and "Available options" in text:
-            missing = text.split("Could not find '")[1].split("'")[0]
-            listed = text.split("Available options")[1].split("Config search path")[0]
-            options = [line.strip() for line in listed.splitlines()[1:] if line.strip()]
-            return f"{missing.replace('/', '=', 1)}: no such config; available: {', '.join(options)}"
-        return _first_line(text)
-    key = getattr(cause, "full_key", None) or ""
-    message = _first_line(getattr(cause, "msg", None) or str(cause))
-    if message.startswith("Key '") and " not in " in message:
-        return f"{key}: unknown key{_suggest(cause, key)}"
-    if "MissingMandatoryValue" in type(cause).__name__ or "Missing mandatory value" in message:
-        return f"{key}: required, give it on the command line as {key}=..."
-    return f"{key}: {message}" if key else message
-
-
-def _suggest(cause: BaseException, key: str) -> str:
-    object_type = getattr(cause, "object_type", None)
-    fields = list(getattr(object_type, "__dataclass_fields__", {}))
-    if not fields:
-        return ""
-    leaf = key.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, fields, n=1)
-    hint = f"; did you mean {key.rsplit('.', 1)[0] + '.' if '.' in key else ''}{close[0]}?" if close else ""
-    return f"{hint} (allowed: {', '.join(fields)})"
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else text
+def _refuse_model_overrides(command: str, overrides: List[str]) -> None:
+    """eval/predict rebuild the model from the checkpoint: a model override could not apply."""
+    if command not in CHECKPOINT_COMMANDS:
+        return
+    for override in overrides:
+        key = override_key(override)
+        if key == "model" or key.startswith("model."):
+            raise Action3dError(f"{key}: {command} rebuilds the model stored in ckpt=...; model overrides do not "
+                                "apply (train or fine-tune with model.pretrained=CKPT to change it)")
 
 
 def _run_hydra(command: str, args: List[str]) -> None:
@@ -182,7 +153,7 @@ def _run_hydra(command: str, args: List[str]) -> None:
     from action3d.config import register_configs
 
     register_configs()
-    run = _load(COMMANDS[command][1])
+    run = _load(f"action3d.commands.{command}:run")
     sys.argv = [f"action3d {command}", *args]
     hydra.main(config_path=CONF_DIR, config_name=command, version_base="1.3")(_task(command, run))()
 
@@ -193,6 +164,8 @@ def _load(target: str) -> Callable:
 
 
 def _task(command: str, run: Callable) -> Callable:
+    """The Hydra task: validate again (a sweep job's own config), run, and turn the library's
+    `Action3dError` into one line and exit status 1."""
     def task(cfg):
         from action3d.config import validate
 
@@ -209,7 +182,7 @@ def _task(command: str, run: Callable) -> Callable:
 def unwrap_worker_error(message: str) -> str:
     """A DataLoader worker re-raises with the worker's traceback in the message: keep its last line."""
     if "Original Traceback" not in message:
-        return _first_line(message)
+        return first_line(message)
     last = [line for line in message.strip().splitlines() if line.strip()][-1]
     return last.split(": ", 1)[1] if ": " in last else last
 

@@ -46,19 +46,9 @@ TARGET_WORKERS, TARGET_MODEL = 2, "tiny"   # issue 7: 2 workers keep up with the
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:
     """The config of `action3d train OVERRIDES`, validated as the CLI validates it."""
-    from hydra import compose, initialize_config_dir
+    from action3d.commands._hydra import compose_config as compose
 
-    from action3d.cli import CONF_DIR, describe_compose_error
-    from action3d.config import register_configs, validate
-
-    register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3", job_name="bench_pipeline"):
-        try:
-            cfg = compose("train", list(overrides))
-        except Exception as err:  # Hydra's multi-line errors -> one line naming the key
-            raise Action3dError(describe_compose_error(err)) from None
-    validate(cfg)
-    return cfg
+    return compose("train", overrides)
 
 
 def single_process_env(device: torch.device):

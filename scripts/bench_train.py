@@ -72,19 +72,12 @@ class Contender:
 
 def compose_model_config(preset: str, num_classes: int):
     """The `model` node of `action3d train model=PRESET model.num_classes=N`, validated."""
-    from hydra import compose, initialize_config_dir
+    from action3d.commands._hydra import compose_config
 
-    from action3d.cli import CONF_DIR, describe_compose_error
-    from action3d.config import register_configs, validate_model
-
-    register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3", job_name="bench_train"):
-        try:
-            cfg = compose("train", [f"model={preset}", f"model.num_classes={num_classes}"])
-        except Exception as err:  # Hydra's multi-line errors -> one line naming the preset
-            raise Action3dError(f"--models {preset}: {describe_compose_error(err)}") from None
-    validate_model(cfg.model)
-    return cfg.model
+    try:
+        return compose_config("train", [f"model={preset}", f"model.num_classes={num_classes}"]).model
+    except Action3dError as err:
+        raise Action3dError(f"--models {preset}: {err}") from None
 
 
 def build_action3d(preset: str, num_classes: int, device: torch.device) -> nn.Module:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from action3d.data.annotations import load_split, write_classes_file, write_list_file
-from action3d.data.config import DataConfig
+from action3d.config import DataConfig
 from action3d.errors import Action3dError
 
 

@@ -20,7 +20,7 @@ BAD_COMMAND_LINES = [
     (["train", "model.num_stages=5"], "model.num_stages", "1..4"),
     (["train", "model.frozen_stages=7"], "model.frozen_stages", "-1"),
     (["train", "model.out_indices=[4]"], "model.out_indices", "0..3"),
-    (["train", "model.conv1_kernel=[3,7]"], "model.conv1_kernel", "3 positive values"),
+    (["train", "model.conv1_kernel=[3,7]"], "model.conv1_kernel", "needs 3 values"),
     (["train", "model.conv1_stride=[1,2,2]"], "model.conv1_stride", "(temporal, spatial)"),
     (["train", "model.dropout=1.5"], "model.dropout", "[0, 1)"),
     (["train", "model=nonexistent"], "model=nonexistent", "available"),

@@ -1,4 +1,5 @@
 """VideoDataset on tiny generated videos: shapes, views, seeding, and survival of bad files."""
+import dataclasses
 import logging
 import os
 
@@ -8,11 +9,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from action3d.data.config import DataConfig
+from action3d.config import DataConfig
 from action3d.data.dataset import DatasetBrokenError, VideoDataset, build_dataset
-from action3d.data.loader import build_loader
+from action3d.engine.data import shard_loader, train_loader
+from action3d.engine.distributed import DistEnv
 from action3d.data.transforms import CenterCrop, RandomResizedCrop, ThreeCrop
 from action3d.data.video_writer import write_video
+
+ONE_PROCESS = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
 SIZE, FRAMES, CLIP = 32, 12, 4
 
@@ -130,7 +134,7 @@ def test_train_with_workers_counts_failures_in_main_process(videos):
     samples = good + [(path, 9) for path in bad.values()]
     cfg = DataConfig(batch_size=4, num_workers=2, persistent_workers=False, prefetch_factor=2)
     dataset = make_dataset(samples, train=True, root=str(root))
-    loader = build_loader(dataset, cfg, train=True, seed=1, drop_last=False)
+    loader = shard_loader(dataset, cfg, ONE_PROCESS, batch_size=cfg.batch_size)
     labels = torch.cat([batch[1] for batch in loader])
     assert len(labels) == len(samples) and not (labels == 9).any()
     failures = dataset.drain_failures()
@@ -140,12 +144,14 @@ def test_train_with_workers_counts_failures_in_main_process(videos):
 
 @pytest.mark.timeout(120)  # subprocesses: a hang fails the test instead of the suite
 def test_same_seed_same_batches_with_workers(videos):
+    """The trainer's loader: the seed decides the order and every sample's augmentation."""
     root, good, _ = videos
     cfg = DataConfig(batch_size=2, num_workers=2, persistent_workers=False)
 
     def run(seed):
-        dataset = make_dataset(good * 2, train=True, root=str(root))
-        return [(clips.clone(), labels.clone()) for clips, labels, _ in build_loader(dataset, cfg, train=True, seed=seed)]
+        dataset = make_dataset(good * 2, train=True, root=str(root), seed=seed)
+        loader = train_loader(dataset, cfg, ONE_PROCESS, seed=seed)
+        return [(clips.clone(), labels.clone()) for clips, labels, _ in loader]
 
     first, again, other = run(0), run(0), run(1)
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
@@ -182,7 +188,7 @@ def test_mostly_broken_dataset_raises_through_workers(tmp_path):
     dataset = make_dataset(broken, train=False, root=str(tmp_path))
     cfg = DataConfig(batch_size=4, num_workers=2, persistent_workers=False)
     with pytest.raises(DatasetBrokenError) as err:
-        for _ in build_loader(dataset, cfg, train=False):
+        for _ in shard_loader(dataset, cfg, ONE_PROCESS, batch_size=cfg.batch_size):
             pass
     assert str(err.value).startswith(f"dataset at {tmp_path} looks broken")  # not the traceback text
     assert err.value.worker_traceback is not None and "Traceback" in err.value.worker_traceback
@@ -213,7 +219,7 @@ def test_build_dataset_from_config_and_predict_samples(videos, tmp_path):
     predict = build_dataset(cfg, "val", train=False, samples=[(good[3][0], -1)])
     clip, label, _ = predict[0]
     assert label == -1 and clip.shape == (3, 4, 24, 24) and predict.classes is None
-    batch = next(iter(build_loader(train, cfg, train=True, batch_size=2)))
+    batch = next(iter(train_loader(train, dataclasses.replace(cfg, batch_size=2), ONE_PROCESS, seed=0)))
     assert batch[0].shape == (2, 3, 4, 24, 24) and batch[1].dtype == torch.int64
 
 

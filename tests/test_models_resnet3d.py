@@ -277,9 +277,9 @@ def test_kaiming_init_of_convs():
 @pytest.mark.parametrize("kwargs, words", [
     ({"depth": 19}, ["depth", "18, 34, 50, 101, 152"]),
     ({"depth": 18, "num_stages": 5}, ["num_stages"]),
-    ({"depth": 18, "spatial_strides": (1, 2)}, ["spatial_strides", "4 stages"]),
-    ({"depth": 18, "inflate": ((1, 0, 1), 1, 1, 1)}, ["inflate[0]", "2 blocks"]),
-    ({"depth": 18, "inflate": (2, 1, 1, 1)}, ["inflate[0]", "0 or 1"]),
+    ({"depth": 18, "spatial_strides": (1, 2)}, ["spatial_strides", "num_stages=4"]),
+    ({"depth": 18, "inflate": ((1, 0, 1), 1, 1, 1)}, ["inflate", "stage 1 has 2 blocks"]),
+    ({"depth": 18, "inflate": (2, 1, 1, 1)}, ["inflate", "0 or 1"]),
     ({"depth": 18, "inflate_style": "3x2x1"}, ["inflate_style", "3x1x1"]),
     ({"depth": 18, "style": "keras"}, ["style"]),
     ({"depth": 18, "shortcut_type": "C"}, ["shortcut_type"]),

@@ -56,9 +56,9 @@ BAD_COMMAND_LINES = [
     ("train trainer.device=gpu", ["trainer.device=gpu", "auto, cpu, cuda"]),
     # impossible stride / inflate lists
     ("train model.spatial_strides=[1,0,2,2]", ["model.spatial_strides", ">= 1"]),
-    ("train model.num_stages=3", ["model.spatial_strides", "3 values (num_stages=3)"]),
+    ("train model.num_stages=3", ["model.out_indices", "0..2"]),
     ("train model.dilations=[1,1,1]", ["model.dilations", "4 values"]),
-    ("train model.inflate=[1,1,1]", ["model.inflate", "4 entries"]),
+    ("train model.inflate=[1,1,1]", ["model.inflate", "4 values"]),
     ("train model.inflate=[1,2,1,1]", ["model.inflate", "0 or 1"]),
     ("train model=i3d_r50 model.non_local=[0,[1,1,1],0,0]", ["model.non_local", "stage 2 has 4 blocks"]),
     ("train model=slowfast_r50 model.speed_ratio=3", ["model.speed_ratio", "resample_rate=8"]),
@@ -186,7 +186,7 @@ def test_pickled_code_and_truncated_checkpoints_are_refused_in_one_line(tmp_path
     cases = [
         (["eval", f"ckpt={evil}"], evil, "pickled code"),
         (["train", *SMALL, f"model.pretrained={evil}"], evil, "pickled code"),
-        (["eval", f"ckpt={truncated}"], truncated, "truncated or not a checkpoint (PytorchStreamReader failed"),
+        (["eval", f"ckpt={truncated}"], truncated, "not a PyTorch checkpoint (PytorchStreamReader failed"),
     ]
     results = run_all([args + ["hydra.run.dir=out"] for args, _, _ in cases], cwd=tmp_path, cache=cache_dir)
     for (args, path, reason), result in zip(cases, results):

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from action3d.data.config import SyntheticConfig
+from action3d.config import SyntheticConfig
 from action3d.data.synthetic import make_synthetic
 from conftest import SMALL, run_cli
 

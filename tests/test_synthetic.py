@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from action3d.data.annotations import load_split, read_list_file
-from action3d.data.config import DataConfig, SyntheticConfig
+from action3d.config import DataConfig, SyntheticConfig
 from action3d.data.decode import read_all_frames
 from action3d.data.synthetic import (
     CLASSES, ensure_synthetic, make_synthetic, motion_path, render_video, synthetic_folder_name,
@@ -76,7 +76,9 @@ def test_ensure_synthetic_generates_once_into_the_cache(tmp_path, monkeypatch):
     stamp = (folder / "classes.txt").stat().st_mtime_ns
     assert ensure_synthetic(cfg, progress=False).root == str(folder)
     assert (folder / "classes.txt").stat().st_mtime_ns == stamp  # not regenerated
-    samples, classes = load_split(cfg, "val")  # the synthetic format goes through the cache too
+    with pytest.raises(Action3dError, match="not generated yet"):  # resolved once, by resolve_data
+        load_split(cfg, "val")
+    samples, classes = load_split(filled, "val")
     assert len(samples) == 8 and classes == list(CLASSES[:8])
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from action3d.data.config import DataConfig
+from action3d.config import DataConfig
 from action3d.data.transforms import (
     CenterCrop, Compose, MultiScaleCrop, RandomHorizontalFlip, RandomResizedCrop, ResizeShortSide,
     TenCrop, ThreeCrop, build_test_transform, build_train_transform, hflip, multiscale_box, normalize,

@@ -67,7 +67,7 @@ def test_text_file(tmp_path):
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.pth"
     path.write_bytes(b"")
-    assert_one_line_error(path, "not a PyTorch checkpoint")
+    assert_one_line_error(path, "empty file (0 bytes)")
 
 
 def test_truncated_checkpoint(tmp_path):

@@ -5,11 +5,11 @@ from typing import Any, Dict
 
 from omegaconf import DictConfig
 
-from action3d.models import build_model
-from action3d.models.summary import format_summary, model_summary
-
 
 def run(cfg: DictConfig) -> Dict[str, Any]:
+    from action3d.models import build_model
+    from action3d.models.summary import format_summary, model_summary
+
     model_cfg = cfg.model.copy()
     if model_cfg.num_classes is None:
         model_cfg.num_classes = cfg.default_num_classes

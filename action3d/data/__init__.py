@@ -1,7 +1,7 @@
 """Video data path: files -> decode (PyAV) -> sample frames -> transform -> batch.
 
-Public names are imported lazily (PEP 562), so that `action3d.data.config`, which the config
-schemas import, does not pull in torch, torchvision and PyAV.
+Public names are imported lazily (PEP 562): importing one module of the package does not pull
+in torch, torchvision and PyAV through the others.
 """
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "DataConfig": "config", "SyntheticConfig": "config",
     "sample_frames": "sampling",
     "normalize": "transforms", "build_train_transform": "transforms", "build_test_transform": "transforms",
     "load_split": "annotations", "has_split": "annotations", "read_list_file": "annotations",
     "write_list_file": "annotations", "read_classes_file": "annotations", "write_classes_file": "annotations",
     "VideoDataset": "dataset", "DatasetBrokenError": "dataset", "build_dataset": "dataset",
-    "build_loader": "loader",
     "make_synthetic": "synthetic", "ensure_synthetic": "synthetic",
     "check_dataset": "check", "CheckReport": "check",
     "VideoReader": "decode", "DecodeError": "decode", "read_all_frames": "decode",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from action3d.errors import Action3dError
+from action3d.files import atomic_write
 
 log = logging.getLogger("action3d.data")
 
@@ -85,7 +86,7 @@ def write_list_file(path: str | Path, samples: Sequence[Sample], root: str | Pat
         if any(ch.isspace() for ch in shown):
             raise Action3dError(f"{video}: list files cannot hold paths with whitespace; rename the file")
         lines.append(f"{shown} {int(label)}\n")
-    _atomic_write(path, "".join(lines))
+    atomic_write(path, "".join(lines))
 
 
 def read_classes_file(path: str | Path) -> List[str]:
@@ -100,15 +101,7 @@ def read_classes_file(path: str | Path) -> List[str]:
 
 
 def write_classes_file(path: str | Path, classes: Sequence[str]) -> None:
-    _atomic_write(path, "".join(f"{name}\n" for name in classes))
-
-
-def _atomic_write(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, "".join(f"{name}\n" for name in classes))
 
 
 # --------------------------------------------------------------------------- Kinetics
@@ -260,6 +253,20 @@ def class_folder_samples(folder: str | Path, *, classes: Optional[Sequence[str]]
     return samples, classes
 
 
+# --------------------------------------------------------------------------- any folder of videos
+
+def find_videos(path: Path, *, key: str = "video") -> List[Path]:
+    """`path` itself if it is a file, else every video file under the folder (sorted, any depth)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        videos = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        if not videos:
+            raise Action3dError(f"{key}={path} is a folder without video files ({', '.join(VIDEO_EXTENSIONS)})")
+        return videos
+    raise Action3dError(f"{key}={path}: no such file or folder")
+
+
 # --------------------------------------------------------------------------- one entry point
 
 def _require(data_cfg, key: str, hint: str) -> str:
@@ -302,12 +309,10 @@ def load_split(data_cfg, split: str) -> Tuple[List[Sample], List[str]]:
     if split not in SPLITS:
         raise Action3dError(f"split={split} is not allowed: expected one of {', '.join(SPLITS)}")
     fmt = data_cfg.format
-    if fmt == "synthetic":
-        from action3d.data.synthetic import ensure_synthetic
-
-        data_cfg = ensure_synthetic(data_cfg)
-        fmt = "list"
-    if fmt == "list":
+    if fmt == "synthetic" and not data_cfg.train_list:
+        raise Action3dError("data.format=synthetic: the synthetic set is not generated yet; resolve the data "
+                            "config first (action3d.engine.data.resolve_data)")
+    if fmt in ("list", "synthetic"):  # a resolved synthetic set is a list-file dataset
         path = _split_file(data_cfg, split, "give the annotation list file ('relative/path.mp4 label' lines)")
         classes = list_classes(data_cfg)
         return read_list_file(path, root=data_cfg.root, num_classes=len(classes)), classes

@@ -268,20 +268,18 @@ def _describe(err: Exception, path: str) -> str:
 def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int] = None,
                   num_crops: int = 1, samples: Optional[Sequence[Tuple[str, int]]] = None,
                   seed: int = 0) -> VideoDataset:
-    """The dataset of `split` ("train" | "val") that `data_cfg` describes.
+    """The dataset of `split` ("train" | "val") that `data_cfg` describes (resolved: a synthetic
+    set must have its paths, see `action3d.engine.data.resolve_data`).
 
     train: random clips and crops (else evenly spread clips, `num_crops` 1/3/10 crops).
     num_clips: clips per video (default data.num_clips). samples: load these `(path, label)`
     instead of the annotation list (e.g. `predict` on arbitrary files, label -1).
     """
     from action3d.data.annotations import load_split
-    from action3d.data.synthetic import ensure_synthetic
     from action3d.data.transforms import build_test_transform, build_train_transform
 
     classes = None
     if samples is None:
-        if data_cfg.format == "synthetic":
-            data_cfg = ensure_synthetic(data_cfg)
         samples, classes = load_split(data_cfg, split)
         if not samples:
             raise Action3dError(f"data.{split}_list of data.root={data_cfg.root}: no videos in split {split}")

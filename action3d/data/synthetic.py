@@ -26,8 +26,9 @@ from typing import Dict, Iterator, List, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from action3d.config.data import DataConfig, SyntheticConfig
+from action3d.config.rules import check_synthetic
 from action3d.data.annotations import write_classes_file, write_list_file
-from action3d.data.config import DataConfig, SyntheticConfig
 from action3d.errors import Action3dError
 
 log = logging.getLogger("action3d.data")
@@ -185,21 +186,9 @@ def _video_plan(cfg: SyntheticConfig) -> Iterator[Tuple[str, str, int, int]]:
                 yield split, name, label, number
 
 
-def check_synthetic_config(cfg: SyntheticConfig) -> None:
-    if not 2 <= cfg.num_classes <= len(CLASSES):
-        raise Action3dError(f"data.synthetic.num_classes={cfg.num_classes} is not allowed: 2..{len(CLASSES)}")
-    for key in ("train_per_class", "val_per_class"):
-        if getattr(cfg, key) < 1:
-            raise Action3dError(f"data.synthetic.{key}={getattr(cfg, key)} is not allowed: must be >= 1")
-    if cfg.num_frames < 2:
-        raise Action3dError(f"data.synthetic.num_frames={cfg.num_frames} is not allowed: must be >= 2")
-    if cfg.size < 16 or cfg.size % 2:
-        raise Action3dError(f"data.synthetic.size={cfg.size} is not allowed: an even number >= 16")
-
-
 def make_synthetic(out_dir: str | Path, cfg: SyntheticConfig, *, progress: bool = True) -> Path:
     """Write the synthetic dataset into `out_dir`; returns `out_dir` (train.txt, val.txt, classes.txt)."""
-    check_synthetic_config(cfg)
+    check_synthetic(cfg, prefix="data.synthetic.")
     out_dir = Path(out_dir)
     lists: Dict[str, List[Tuple[str, int]]] = {"train": [], "val": []}
     plan = list(_video_plan(cfg))
@@ -285,7 +274,7 @@ def ensure_synthetic(data_cfg, *, progress: bool = True):
     """Return a copy of `data_cfg` with root/train_list/val_list/classes_file of the synthetic set,
     generating it on first use (into data.root if set, else the cache folder)."""
     cfg = _plain(data_cfg.synthetic)
-    check_synthetic_config(cfg)
+    check_synthetic(cfg, prefix="data.synthetic.")
     folder = Path(data_cfg.root) if data_cfg.root else cache_dir() / synthetic_folder_name(cfg)
     _generate_once(folder.absolute(), cfg, progress)
     generated = {"root": str(folder), "train_list": str(folder / "train.txt"),

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from action3d.errors import Action3dError
+from action3d.config import rules
 
 
 @dataclass
@@ -33,9 +33,10 @@ class DistEnv:
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
-    if preference == "cuda" and not torch.cuda.is_available():
-        raise Action3dError("trainer.device=cuda but no CUDA device is available; use trainer.device=auto or cpu")
-    if preference in ("auto", "cuda") and torch.cuda.is_available():
+    """trainer.device (auto | cpu | cuda) -> this process's device (`cuda:LOCAL_RANK` under torchrun)."""
+    cuda = torch.cuda.is_available()
+    rules.check_device(preference, cuda_available=cuda)
+    if rules.resolve_device_type(preference, cuda_available=cuda) == "cuda":
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")

@@ -47,6 +47,11 @@ def per_class_accuracy(confusion: torch.Tensor) -> torch.Tensor:
 
 def mean_class_accuracy(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
     """Mean of per-class recall over the classes present in `labels`."""
-    recall = per_class_accuracy(confusion_matrix(preds, labels, num_classes))
+    return confusion_mean_class_accuracy(confusion_matrix(preds, labels, num_classes))
+
+
+def confusion_mean_class_accuracy(confusion: torch.Tensor) -> float:
+    """Mean of per-class recall over the classes with at least one true sample."""
+    recall = per_class_accuracy(confusion)
     present = ~recall.isnan()
     return recall[present].mean().item() if present.any() else float("nan")

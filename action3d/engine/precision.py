@@ -1,35 +1,39 @@
-"""`trainer.precision` (32 | bf16 | 16): autocast context, gradient scaler, CPU guard rails."""
+"""`trainer.precision` (auto | 32 | bf16 | 16) on a device: the choice, autocast, gradient scaler.
+
+The rules (what `auto` picks, when a choice runs slowly) are `action3d.config.rules`'; this module
+asks the hardware and applies them.
+"""
 from __future__ import annotations
 
 import contextlib
-import logging
-from pathlib import Path
+from typing import Tuple
 
 import torch
 
-from action3d.errors import Action3dError
-
-log = logging.getLogger("action3d")
+from action3d.config import rules
 
 
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without them bf16 conv3d is emulated (measured ~20x slower than fp32)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 arithmetic natively (not emulated)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return rules.cpu_has_native_bf16()
 
 
-def check_precision(precision: str, device: torch.device) -> None:
-    if device.type == "cpu" and precision == "16":
-        raise Action3dError("trainer.precision=16 needs a CUDA device (fp16 with loss scaling); use 32 or bf16 on a CPU")
-    if device.type == "cpu" and precision == "bf16" and not cpu_has_native_bf16():
-        log.warning("trainer.precision=bf16 on a CPU without native bf16 (no AVX512-BF16/AMX): conv3d runs "
-                    "emulated and is much slower than fp32 (about 20x measured); use trainer.precision=32")
+def resolve_precision(precision: str, device: torch.device) -> Tuple[str, str]:
+    """(precision to run: 32 | bf16 | 16, why, as one log line)."""
+    chosen, why = rules.choose_precision(precision, device_type=device.type, native_bf16=native_bf16(device))
+    return chosen, why
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """A warning when `precision` runs, but slowly, on `device` (None when it is fine)."""
+    return rules.precision_warning(precision, device_type=device.type, native_bf16=native_bf16(device),
+                                   native_fp16=rules.cpu_has_native_fp16() if device.type == "cpu" else True)
 
 
 def autocast(precision: str, device: torch.device):
+    """Autocast context for a resolved precision (32: none)."""
     if precision == "32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

@@ -12,7 +12,9 @@ from typing import Any, Dict, List
 
 import torch
 
-from action3d.engine.metrics import confusion_matrix, per_class_accuracy, topk_correct
+from action3d.files import atomic_write
+from action3d.engine.metrics import (confusion_matrix, confusion_mean_class_accuracy, per_class_accuracy,
+                                     topk_correct)
 
 
 def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str, Any]:
@@ -27,7 +29,6 @@ def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str
     hits = topk_correct(scores, labels, ks=(1, k5))
     confusion = confusion_matrix(scores.argmax(dim=1), labels, num_classes)
     recall = per_class_accuracy(confusion)
-    present = ~recall.isnan()
     clip_hits = sum(r["view_hits"] for r in good)
     clip_total = sum(r["views"] for r in good)
     return {
@@ -35,7 +36,7 @@ def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str
         "top5": hits[k5].float().mean().item(),
         "top5_k": k5,
         "clip_top1": clip_hits / clip_total,
-        "mean_class_accuracy": recall[present].mean().item(),
+        "mean_class_accuracy": confusion_mean_class_accuracy(confusion),
         "per_class_accuracy": [None if math.isnan(v) else v for v in recall.tolist()],
         "per_class_support": confusion.sum(dim=1).tolist(),
         "confusion": confusion.tolist(),
@@ -43,6 +44,8 @@ def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str
 
 
 def summary_table(report: Dict[str, Any]) -> str:
+    """The lines `action3d eval` prints: views, top-1/top-5, clip top-1, mean class accuracy,
+    then the unreadable videos."""
     m = report["metrics"]
 
     def pct(v):
@@ -60,12 +63,16 @@ def summary_table(report: Dict[str, Any]) -> str:
     ]
     if report.get("throughput_videos_per_s"):
         lines.append(f"throughput          {report['throughput_videos_per_s']:.1f} videos/s")
+    if report["failed_videos"]:
+        lines.append("unreadable videos (excluded):")
+        lines += [f"  {item['path']}: {item['reason']}" for item in report["failed_videos"]]
     return "\n".join(lines)
 
 
-def write_report(report: Dict[str, Any], rows: List[Dict[str, Any]], classes: List[str], out_dir: Path) -> None:
+def write_report(report: Dict[str, Any], classes: List[str], out_dir: Path) -> Path:
+    """report.json, per_class.csv and confusion.png in `out_dir`; returns the report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps({**report, "classes": classes}, indent=2))
+    atomic_write(out_dir / "report.json", json.dumps({**report, "classes": classes}, indent=2))
     m = report["metrics"]
     with open(out_dir / "per_class.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -76,12 +83,7 @@ def write_report(report: Dict[str, Any], rows: List[Dict[str, Any]], classes: Li
             writer.writerow([i, name, support, "" if acc is None else f"{acc:.6f}"])
     if m["confusion"]:
         plot_confusion(torch.tensor(m["confusion"]), classes, out_dir / "confusion.png")
-    print(summary_table(report))
-    if report["failed_videos"]:
-        print("unreadable videos (excluded):")
-        for item in report["failed_videos"]:
-            print(f"  {item['path']}: {item['reason']}")
-    print(f"report: {out_dir / 'report.json'}", flush=True)
+    return out_dir / "report.json"
 
 
 def plot_confusion(confusion: torch.Tensor, classes: List[str], path: Path) -> None:

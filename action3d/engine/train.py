@@ -1,11 +1,15 @@
-"""`action3d train`: the training loop, readable top to bottom.
+"""The Trainer: the training loop, readable top to bottom.
 
-setup (process group, run dir, seed) -> data -> model -> optimiser/schedule -> resume ->
+setup (seed, precision) -> data -> model -> optimiser/schedule -> resume ->
 for each epoch: train steps (normalise on device, autocast, backward, step) -> validate ->
-checkpoint (last.pt, best.pt, epoch_N.pt) -> summary line.
+checkpoint (last.pt, best.pt, epoch_N.pt) -> summary.json.
 
-Single process and torchrun (`torchrun --nproc_per_node=N -m action3d train ...`) run the same
-code; only rank 0 writes files and draws progress.
+A library class: it gets the run directory and the seed as arguments (the command passes
+`cfg.trainer.seed`; nothing here reads it), raises `Action3dError` and never exits. Single
+process and torchrun run the same code; only rank 0 writes files and draws progress.
+
+    trainer = Trainer(cfg, run_dir=Path("runs/a"), seed=0)
+    summary = trainer.fit()        # {"status": "finished", "best_top1": 0.9, ...}
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
+from action3d.config import rules
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from action3d.engine.data import build_train_val, device_batch, train_loader
@@ -28,37 +33,42 @@ from action3d.engine.faults import maybe_fault
 from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice
 from action3d.engine.optim import build_optimizer, build_scheduler
 from action3d.engine.precise_bn import recompute_bn_stats
-from action3d.engine.precision import autocast, check_precision, grad_scaler
+from action3d.engine.precision import autocast, grad_scaler, precision_warning, resolve_precision
 from action3d.engine.signals import StopRequest
 from action3d.engine.validate import validate
 from action3d.errors import Action3dError
+from action3d.files import atomic_write
 from action3d.models import build_model
 
 log = logging.getLogger("action3d")
 
 
-def run(cfg: DictConfig) -> Dict[str, Any]:
-    env = dist_utils.init_distributed(cfg.trainer.device)
-    stop = StopRequest().install()
-    try:
-        return Trainer(cfg, env, stop).fit()
-    finally:
-        stop.uninstall()
-        dist_utils.cleanup()
-
-
 class Trainer:
-    def __init__(self, cfg: DictConfig, env: dist_utils.DistEnv, stop: StopRequest):
-        self.cfg, self.env, self.stop = cfg, env, stop
-        self.device = env.device
-        check_precision(cfg.trainer.precision, self.device)
-        self.run_dir = Path(dist_utils.broadcast_object(_hydra_run_dir() if env.is_main else None))
-        torch.manual_seed(cfg.trainer.seed)
+    """Trains `cfg` (a composed train config: model, data, optim, sched, trainer sections).
+
+    run_dir: where checkpoints, logs and summary.json go (the same folder on every rank).
+    seed: seeds the weights' initialisation, the sampler's order and every sample's augmentation.
+    env: the process group (default: one process on cfg.trainer.device). stop: a `StopRequest`
+    whose flag makes the loop save `last.pt` and return. overrides: the command-line overrides,
+    recorded in summary.json for sweep tables.
+    """
+
+    def __init__(self, cfg: DictConfig, *, run_dir: Path, seed: int,
+                 env: Optional[dist_utils.DistEnv] = None, stop: Optional[StopRequest] = None,
+                 overrides: Sequence[str] = ()):
+        self.cfg, self.seed, self.overrides = cfg, seed, list(overrides)
+        self.env = env or dist_utils.DistEnv(0, 1, 0, dist_utils.pick_device(cfg.trainer.device))
+        self.stop = stop or StopRequest()
+        self.device = self.env.device
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.precision, precision_why = resolve_precision(cfg.trainer.precision, self.device)
+        torch.manual_seed(seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
-        self.train_set, self.val_set, self.classes, self.data_cfg = build_train_val(cfg.data, env)
-        self.loader = train_loader(self.train_set, self.data_cfg, env, seed=cfg.trainer.seed)
+        self.train_set, self.val_set, self.classes, self.data_cfg = build_train_val(cfg.data, self.env, seed=seed)
+        self.loader = train_loader(self.train_set, self.data_cfg, self.env, seed=seed)
         self.steps_per_epoch = max(1, len(self.loader) // cfg.trainer.accum_steps)
 
         self.model_cfg = self._model_config()
@@ -66,13 +76,18 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.sched, steps_per_epoch=self.steps_per_epoch,
                                          max_epochs=cfg.trainer.max_epochs, base_lr=cfg.optim.lr)
-        self.scaler = grad_scaler(cfg.trainer.precision, self.device)
+        self.scaler = grad_scaler(self.precision, self.device)
         self.ddp_model = self._wrap(self.model)
 
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
         self.best_top1, self.best_epoch = -1.0, -1
         self.failed_files: set = set()
-        self.log = RunLog(self.run_dir, enabled=env.is_main)
+        self.log = RunLog(self.run_dir, enabled=self.env.is_main)
+        if self.env.is_main:
+            log.info("precision: %s", precision_why)
+            warning = precision_warning(self.precision, self.device)
+            if warning:
+                log.warning(warning)
         self._maybe_resume()
 
     # ------------------------------------------------------------------ setup
@@ -87,6 +102,7 @@ class Trainer:
         return model_cfg
 
     def _build_model(self) -> nn.Module:
+        rules.check_sync_bn(self.cfg.trainer.sync_bn, device_type=self.device.type)
         model = build_model(self.model_cfg)
         if self.cfg.trainer.sync_bn and self.env.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -190,7 +206,7 @@ class Trainer:
         boundary = self.batch_in_epoch % cfg.accum_steps == 0
         sync = nullcontext() if boundary or not self.env.distributed else self.ddp_model.no_sync()
         with sync:
-            with autocast(cfg.precision, self.device):
+            with autocast(self.precision, self.device):
                 logits = self.ddp_model(clips)                                  # (N, num_classes)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
             self._check_finite(loss)
@@ -269,7 +285,7 @@ class Trainer:
         if self.val_set is None or not due:
             return None
         maybe_fault("validate")
-        metrics = validate(self.model, self.val_set, self.data_cfg, self.env, precision=self.cfg.trainer.precision,
+        metrics = validate(self.model, self.val_set, self.data_cfg, self.env, precision=self.precision,
                            channels_last=self.cfg.trainer.channels_last)
         self.val_set.drain_failures()  # names each unreadable validation video once (logger action3d.data)
         if self.env.is_main:
@@ -331,30 +347,12 @@ class Trainer:
         summary = {"status": status, "best_top1": self.best_top1 if self.best_top1 >= 0 else None,
                    "best_epoch": self.best_epoch, "epochs": self.epoch, "steps": self.step,
                    "checkpoint": str(best if best.exists() else self.run_dir / "last.pt"),
-                   "run_dir": str(self.run_dir), "overrides": _hydra_overrides(),
+                   "run_dir": str(self.run_dir), "overrides": self.overrides,
                    "failed_files": sorted(self.failed_files)}
         if self.env.is_main:
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+            atomic_write(self.run_dir / "summary.json", json.dumps(summary, indent=2))
             self.log.close()
-            top1 = "n/a" if summary["best_top1"] is None else f"{100 * summary['best_top1']:.2f}%"
-            print(f"action3d train {status}: best val top-1 {top1} (epoch {self.best_epoch}), "
-                  f"checkpoint {summary['checkpoint']}", flush=True)
         return summary
 
     def _write_run_info(self) -> None:
-        (self.run_dir / "classes.txt").write_text("\n".join(self.classes) + "\n")
-
-
-def _hydra_run_dir() -> str:
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return HydraConfig.get().runtime.output_dir
-    return str(Path("outputs/train/manual").resolve())
-
-
-def _hydra_overrides() -> list:
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
+        atomic_write(self.run_dir / "classes.txt", "\n".join(self.classes) + "\n")

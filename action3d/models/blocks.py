@@ -7,7 +7,6 @@ Blocks take the same keyword arguments so a stage builder can use either kind.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -15,8 +14,12 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from action3d.models.conv import ConvBNAct
+from action3d.config.rules import check_shortcut_a
+from action3d.models.conv import ConvBNAct, default_act
 from action3d.models.nonlocal_block import NonLocal3d
+
+NormLayer = Callable[[int], nn.Module]
+ActLayer = Callable[[], nn.Module]
 
 
 class ShortcutA(nn.Module):
@@ -24,9 +27,7 @@ class ShortcutA(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: Tuple[int, int, int]) -> None:
         super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(f"shortcut_type 'A' cannot reduce channels ({in_channels} -> "
-                             f"{out_channels}); use shortcut_type 'B'")
+        check_shortcut_a(in_channels, out_channels)
         self.extra_channels = out_channels - in_channels
         self.stride = stride
 
@@ -41,10 +42,11 @@ class ShortcutA(nn.Module):
 
 
 def make_downsample(in_channels: int, out_channels: int, stride: Tuple[int, int, int], *,
-                    shortcut_type: str = "B", advanced: bool = False) -> nn.Module:
+                    shortcut_type: str = "B", advanced: bool = False,
+                    norm_layer: Optional[NormLayer] = None) -> nn.Module:
     """The shortcut of a block whose output differs from its input in size or channels.
 
-    'B': 1x1x1 conv (strided) + BN. `advanced` (mmdet's avg_down, ResNet-D): average-pool first,
+    'B': 1x1x1 conv (strided) + norm. `advanced` (mmdet's avg_down, ResNet-D): average-pool first,
     then an unstrided 1x1x1 conv, so no input position is skipped. 'A': see `ShortcutA`.
     """
     if shortcut_type == "A":
@@ -53,29 +55,29 @@ def make_downsample(in_channels: int, out_channels: int, stride: Tuple[int, int,
         # Identity in place of a stride-1 pool keeps the names (`downsample.1.conv`) uniform.
         pool = (nn.AvgPool3d(kernel_size=stride, stride=stride, ceil_mode=True,
                              count_include_pad=False) if stride != (1, 1, 1) else nn.Identity())
-        return nn.Sequential(pool, ConvBNAct(in_channels, out_channels, 1, act=False))
-    return ConvBNAct(in_channels, out_channels, 1, stride=stride, act=False)
+        return nn.Sequential(pool, ConvBNAct(in_channels, out_channels, 1, act=False, norm_layer=norm_layer))
+    return ConvBNAct(in_channels, out_channels, 1, stride=stride, act=False, norm_layer=norm_layer)
 
 
 class _ResidualBlock(nn.Module, ABC):
-    """Shared forward: residual branch (+ optional checkpointing), add, ReLU, non-local."""
+    """Shared forward: residual branch (+ optional checkpointing), add, activation, non-local."""
 
     expansion = 1
 
-    def __init__(self) -> None:
+    def __init__(self, act_layer: Optional[ActLayer] = None) -> None:
         super().__init__()
         self.with_cp = False
         self.downsample: Optional[nn.Module] = None
         self.non_local_block: Optional[nn.Module] = None
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = (act_layer or default_act)()  # named relu for any activation: state-dict names
 
     @abstractmethod
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The residual branch: convs of the block, without the shortcut."""
 
     @abstractmethod
-    def last_bn(self) -> nn.BatchNorm3d:
-        """The BN that `zero_init_residual` zeroes, so the block starts as the identity."""
+    def last_bn(self) -> nn.Module:
+        """The norm that `zero_init_residual` zeroes, so the block starts as the identity."""
 
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -107,15 +109,17 @@ class BasicBlock3d(_ResidualBlock):
                  downsample: Optional[nn.Module] = None, style: str = "pytorch",
                  inflate: bool = True, inflate_style: str = "3x1x1",
                  non_local: bool = False, non_local_cfg: Optional[dict] = None,
-                 with_cp: bool = False) -> None:
-        super().__init__()
+                 with_cp: bool = False, norm_layer: Optional[NormLayer] = None,
+                 act_layer: Optional[ActLayer] = None) -> None:
+        super().__init__(act_layer)
         kt = 3 if inflate else 1
+        layers = dict(norm_layer=norm_layer, act_layer=act_layer)
         self.conv1 = ConvBNAct(inplanes, planes, (kt, 3, 3),
                                stride=(temporal_stride, spatial_stride, spatial_stride),
                                padding=(kt // 2, dilation, dilation),
-                               dilation=(1, dilation, dilation))
+                               dilation=(1, dilation, dilation), **layers)
         self.conv2 = ConvBNAct(planes, planes * self.expansion, (kt, 3, 3),
-                               padding=(kt // 2, 1, 1), act=False)
+                               padding=(kt // 2, 1, 1), act=False, **layers)
         self.downsample = downsample
         self.with_cp = with_cp
         if non_local:
@@ -124,7 +128,7 @@ class BasicBlock3d(_ResidualBlock):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.conv1(x))
 
-    def last_bn(self) -> nn.BatchNorm3d:
+    def last_bn(self) -> nn.Module:
         return self.conv2.bn
 
 
@@ -142,19 +146,21 @@ class Bottleneck3d(_ResidualBlock):
                  downsample: Optional[nn.Module] = None, style: str = "pytorch",
                  inflate: bool = True, inflate_style: str = "3x1x1",
                  non_local: bool = False, non_local_cfg: Optional[dict] = None,
-                 with_cp: bool = False) -> None:
-        super().__init__()
+                 with_cp: bool = False, norm_layer: Optional[NormLayer] = None,
+                 act_layer: Optional[ActLayer] = None) -> None:
+        super().__init__(act_layer)
+        layers = dict(norm_layer=norm_layer, act_layer=act_layer)
         stride = (temporal_stride, spatial_stride, spatial_stride)
         unstrided = (1, 1, 1)
         conv1_stride, conv2_stride = (unstrided, stride) if style == "pytorch" else (stride, unstrided)
         kt1 = 3 if inflate and inflate_style == "3x1x1" else 1
         kt2 = 3 if inflate and inflate_style == "3x3x3" else 1
         self.conv1 = ConvBNAct(inplanes, planes, (kt1, 1, 1), stride=conv1_stride,
-                               padding=(kt1 // 2, 0, 0))
+                               padding=(kt1 // 2, 0, 0), **layers)
         self.conv2 = ConvBNAct(planes, planes, (kt2, 3, 3), stride=conv2_stride,
                                padding=(kt2 // 2, dilation, dilation),
-                               dilation=(1, dilation, dilation))
-        self.conv3 = ConvBNAct(planes, planes * self.expansion, 1, act=False)
+                               dilation=(1, dilation, dilation), **layers)
+        self.conv3 = ConvBNAct(planes, planes * self.expansion, 1, act=False, **layers)
         self.downsample = downsample
         self.with_cp = with_cp
         if non_local:
@@ -163,7 +169,7 @@ class Bottleneck3d(_ResidualBlock):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv3(self.conv2(self.conv1(x)))
 
-    def last_bn(self) -> nn.BatchNorm3d:
+    def last_bn(self) -> nn.Module:
         return self.conv3.bn
 
 

@@ -7,14 +7,13 @@ from typing import Any, Callable, Dict, Mapping, Union
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from action3d.config import rules
+from action3d.config.model import ModelConfig
 from action3d.errors import Action3dError
-from action3d.models.config import ModelConfig
 from action3d.models.head import I3DHead, SlowFastHead
 from action3d.models.recognizer import Recognizer
 from action3d.models.resnet3d import ResNet3d
 from action3d.models.slowfast import ResNet3dSlowFast
-
-ARCHS = ("resnet3d", "slowfast")
 
 # ModelConfig fields passed unchanged to ResNet3d (and to the slow pathway of SlowFast).
 _BACKBONE_KEYS = (
@@ -69,20 +68,15 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
     reports what it loaded through `log`. Invalid values raise `Action3dError`.
     """
     cfg = to_model_config(cfg)
-    if cfg.arch not in ARCHS:
-        raise Action3dError(f"model.arch must be one of {list(ARCHS)}, got {cfg.arch!r}")
-    if not isinstance(cfg.num_classes, int) or cfg.num_classes < 1:
-        raise Action3dError(f"model.num_classes must be an integer >= 1 (normally taken from the "
-                            f"dataset's class list), got {cfg.num_classes!r}")
-    try:
-        backbone = build_backbone(cfg)
-        if cfg.arch == "slowfast":
-            head: nn.Module = SlowFastHead(sum(backbone.feat_dims), cfg.num_classes,
-                                           dropout=cfg.dropout)
-        else:
-            head = I3DHead(backbone.feat_dim, cfg.num_classes, dropout=cfg.dropout)
-    except (ValueError, TypeError) as err:
-        raise Action3dError(f"invalid model config ({cfg.name}): {err}") from err
+    rules.check_model(cfg)
+    if cfg.num_classes is None:
+        raise Action3dError("model.num_classes is not set: give it, or let `action3d train` take it "
+                            "from the dataset's class list")
+    backbone = build_backbone(cfg)
+    if cfg.arch == "slowfast":
+        head: nn.Module = SlowFastHead(sum(backbone.feat_dims), cfg.num_classes, dropout=cfg.dropout)
+    else:
+        head = I3DHead(backbone.feat_dim, cfg.num_classes, dropout=cfg.dropout)
     model = Recognizer(backbone, head)
     if cfg.pretrained:
         try:

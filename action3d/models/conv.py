@@ -1,12 +1,22 @@
-"""The conv + BN + ReLU unit every model here is made of (mmcv's `ConvModule` naming)."""
+"""The conv + norm + activation unit every model here is made of (mmcv's `ConvModule` naming).
+
+Norm and activation are injected as in torchvision and timm: `norm_layer(channels)` and
+`act_layer()` build one module each; BatchNorm3d and an in-place ReLU are the defaults.
+"""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from functools import partial
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
 IntOr3 = Union[int, Sequence[int]]
+
+default_norm: Callable[[int], nn.Module] = nn.BatchNorm3d
+default_act: Callable[[], nn.Module] = partial(nn.ReLU, inplace=True)
+# Norm layers of any kind (initialised to weight 1, bias 0; no weight decay).
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 def triple(value: IntOr3) -> Tuple[int, int, int]:
@@ -16,21 +26,21 @@ def triple(value: IntOr3) -> Tuple[int, int, int]:
 
 
 class ConvBNAct(nn.Module):
-    """Conv3d, optional BatchNorm3d, optional ReLU: mmcv's `ConvModule` with the same names.
-
-    `bias=None` means "only when no norm follows", as mmcv's `bias='auto'`.
-    """
+    """Conv3d, optional norm (`bn`, whatever its kind, so checkpoints keep their names), optional
+    activation. `bias=None` means "only when no norm follows", as mmcv's `bias='auto'`."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOr3, *,
                  stride: IntOr3 = 1, padding: IntOr3 = 0, dilation: IntOr3 = 1,
-                 norm: bool = True, act: bool = True, bias: Optional[bool] = None) -> None:
+                 norm: bool = True, act: bool = True, bias: Optional[bool] = None,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None,
+                 act_layer: Optional[Callable[[], nn.Module]] = None) -> None:
         super().__init__()
         self.conv = nn.Conv3d(in_channels, out_channels, triple(kernel_size),
                               stride=triple(stride), padding=triple(padding),
                               dilation=triple(dilation),
                               bias=(not norm) if bias is None else bias)
-        self.bn = nn.BatchNorm3d(out_channels) if norm else None
-        self.act = nn.ReLU(inplace=True) if act else None
+        self.bn = (norm_layer or default_norm)(out_channels) if norm else None
+        self.act = (act_layer or default_act)() if act else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)

@@ -6,6 +6,8 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from action3d.config.rules import check_range
+
 Features = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
@@ -18,8 +20,7 @@ class I3DHead(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, *, dropout: float = 0.5,
                  init_std: float = 0.01) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_range("dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.avg_pool = nn.AdaptiveAvgPool3d(1)

@@ -6,12 +6,13 @@ Sequential(conv, MaxPool3d) so `g.0.conv.weight`), `conv_out` (`conv_out.conv`, 
 """
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import torch
 from torch import nn
 
+from action3d.config.rules import NON_LOCAL_MODES, check_choice
 from action3d.models.conv import ConvBNAct
-
-NON_LOCAL_MODES = ("embedded_gaussian", "dot_product")
 
 
 class NonLocal3d(nn.Module):
@@ -24,10 +25,10 @@ class NonLocal3d(nn.Module):
     """
 
     def __init__(self, in_channels: int, *, reduction: int = 2, mode: str = "embedded_gaussian",
-                 sub_sample: bool = False, use_scale: bool = False, init_std: float = 0.01) -> None:
+                 sub_sample: bool = False, use_scale: bool = False, init_std: float = 0.01,
+                 norm_layer: Optional[Callable[[int], nn.Module]] = None) -> None:
         super().__init__()
-        if mode not in NON_LOCAL_MODES:
-            raise ValueError(f"non-local mode must be one of {NON_LOCAL_MODES}, got {mode!r}")
+        check_choice("non_local_mode", mode, NON_LOCAL_MODES)
         self.mode = mode
         self.use_scale = use_scale
         self.inter_channels = max(in_channels // reduction, 1)
@@ -38,7 +39,7 @@ class NonLocal3d(nn.Module):
         self.g: nn.Module = embed()
         self.theta: nn.Module = embed()
         self.phi: nn.Module = embed()
-        self.conv_out = ConvBNAct(self.inter_channels, in_channels, 1, act=False)
+        self.conv_out = ConvBNAct(self.inter_channels, in_channels, 1, act=False, norm_layer=norm_layer)
         for unit in (self.g, self.theta, self.phi):
             nn.init.normal_(unit.conv.weight, std=init_std)
             nn.init.zeros_(unit.conv.bias)

@@ -10,74 +10,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from action3d.config import rules
 from action3d.models.blocks import BasicBlock3d, BlockType, Bottleneck3d, make_downsample
-from action3d.models.conv import ConvBNAct
-from action3d.models.nonlocal_block import NON_LOCAL_MODES, NonLocal3d
+from action3d.models.conv import NORM_TYPES, ConvBNAct, default_act, default_norm
+from action3d.models.nonlocal_block import NonLocal3d
 
 PerBlockFlags = Union[int, Sequence[int]]
+NormLayer = Callable[[int], nn.Module]
+ActLayer = Callable[[], nn.Module]
 
-
-def _per_stage(name: str, values: Any, num_stages: int, *, allow_int: bool = False) -> List[Any]:
-    """One entry per stage; a 4-entry list (the defaults) is cut to `num_stages`.
-
-    With `allow_int` a single int stands for every stage (mmaction2's `inflate=1`).
-    """
-    if allow_int and isinstance(values, int):
-        return [values] * num_stages
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise ValueError(f"{name} needs one entry per stage ({num_stages} stages), got {values!r}")
-    values = list(values)
-    if len(values) != num_stages and not (len(values) == 4 and num_stages < 4):
-        raise ValueError(f"{name} needs one entry per stage ({num_stages} stages), got {values}")
-    return values[:num_stages]
-
-
-def _per_block(name: str, flags: PerBlockFlags, num_blocks: int, stage: int) -> List[bool]:
-    """A stage's int flag repeated for each block, or its per-block list checked for length."""
-    flags = [flags] * num_blocks if isinstance(flags, int) else list(flags)
-    if len(flags) != num_blocks:
-        raise ValueError(f"{name}[{stage}] has {len(flags)} entries but stage {stage + 1} has "
-                         f"{num_blocks} blocks: give an int or one 0/1 per block")
-    if any(int(f) not in (0, 1) for f in flags):
-        raise ValueError(f"{name}[{stage}] entries must be 0 or 1, got {flags}")
-    return [bool(int(f)) for f in flags]
-
-
-def _check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-
-
-def _check_positive(name: str, values: Sequence[int], length: Optional[int] = None) -> None:
-    values = list(values)
-    if length is not None and len(values) != length:
-        raise ValueError(f"{name} needs {length} entries, got {values}")
-    if not all(isinstance(v, int) and v >= 1 for v in values):
-        raise ValueError(f"{name} entries must be integers >= 1, got {values}")
-
-
-def _check_scalar_args(net: "ResNet3d", *, conv1_kernel: Sequence[int],
-                       conv1_stride: Sequence[int], pool1_stride: Sequence[int],
-                       in_channels: int, base_channels: int, out_indices: List[int],
-                       num_stages: int, frozen_stages: int, style: str, inflate_style: str,
-                       shortcut_type: str, non_local_mode: str) -> None:
-    """ValueError naming the argument for anything mmaction2 would assert on."""
-    for name in ("stage_blocks", "spatial_strides", "temporal_strides", "dilations"):
-        _check_positive(name, getattr(net, name))
-    _check_positive("conv1_kernel", conv1_kernel, 3)
-    _check_positive("conv1_stride", conv1_stride, 2)
-    _check_positive("pool1_stride", pool1_stride, 2)
-    _check_positive("in_channels", [in_channels])
-    _check_positive("base_channels", [base_channels])
-    if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
-        raise ValueError(f"out_indices must be stage indices in 0..{num_stages - 1}, "
-                         f"got {out_indices}")
-    if not -1 <= frozen_stages <= num_stages:
-        raise ValueError(f"frozen_stages must be -1..{num_stages}, got {frozen_stages}")
-    _check_choice("style", style, ("pytorch", "caffe"))
-    _check_choice("inflate_style", inflate_style, ("3x1x1", "3x3x3"))
-    _check_choice("shortcut_type", shortcut_type, ("A", "B"))
-    _check_choice("non_local_mode", non_local_mode, NON_LOCAL_MODES)
+BLOCKS: Dict[str, type] = {"basic": BasicBlock3d, "bottleneck": Bottleneck3d}
 
 
 class ResNet3d(nn.Module):
@@ -115,12 +57,7 @@ class ResNet3d(nn.Module):
     """
 
     arch_settings: Dict[int, Tuple[type, Tuple[int, ...]]] = {
-        18: (BasicBlock3d, (2, 2, 2, 2)),
-        34: (BasicBlock3d, (3, 4, 6, 3)),
-        50: (Bottleneck3d, (3, 4, 6, 3)),
-        101: (Bottleneck3d, (3, 4, 23, 3)),
-        152: (Bottleneck3d, (3, 8, 36, 3)),
-    }
+        depth: (BLOCKS[kind], blocks) for depth, (kind, blocks) in rules.ARCH_SETTINGS.items()}
 
     def __init__(self, depth: int, *, pretrained: Optional[str] = None,
                  stage_blocks: Optional[Sequence[int]] = None, pretrained2d: bool = True,
@@ -137,43 +74,40 @@ class ResNet3d(nn.Module):
                  non_local_mode: str = "embedded_gaussian", non_local_sub_sample: bool = False,
                  non_local_use_scale: bool = False, norm_eval: bool = False,
                  with_cp: bool = False, zero_init_residual: bool = True,
+                 norm_layer: Optional[NormLayer] = None, act_layer: Optional[ActLayer] = None,
                  block: Optional[BlockType] = None,
                  lateral_inplanes: Sequence[int] = (0, 0, 0, 0)) -> None:
         super().__init__()
-        if depth not in self.arch_settings:
-            raise ValueError(f"depth must be one of {sorted(self.arch_settings)}, got {depth!r}")
-        if not (isinstance(num_stages, int) and 1 <= num_stages <= 4):
-            raise ValueError(f"num_stages must be 1..4, got {num_stages!r}")
-        default_block, default_stage_blocks = self.arch_settings[depth]
-        self.block = block or default_block
-        self.stage_blocks = _per_stage("stage_blocks", stage_blocks or default_stage_blocks,
-                                       num_stages)
-        self.spatial_strides = _per_stage("spatial_strides", spatial_strides, num_stages)
-        self.temporal_strides = _per_stage("temporal_strides", temporal_strides, num_stages)
-        self.dilations = _per_stage("dilations", dilations, num_stages)
-        out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
-        _check_scalar_args(self, conv1_kernel=conv1_kernel, conv1_stride=conv1_stride,
-                           pool1_stride=pool1_stride, in_channels=in_channels,
-                           base_channels=base_channels, out_indices=out_indices,
-                           num_stages=num_stages, frozen_stages=frozen_stages, style=style,
-                           inflate_style=inflate_style, shortcut_type=shortcut_type,
-                           non_local_mode=non_local_mode)
-        stage_inflate = _per_stage("inflate", inflate, num_stages, allow_int=True)
-        stage_non_local = _per_stage("non_local", non_local, num_stages, allow_int=True)
-        lateral_inplanes = _per_stage("lateral_inplanes", lateral_inplanes, num_stages)
-
+        # The same rules (and words) as the config check of `action3d train model.*=...`.
+        normal = rules.check_resnet3d(
+            depth=depth, stage_blocks_=stage_blocks, num_stages=num_stages, out_indices=out_indices,
+            spatial_strides=spatial_strides, temporal_strides=temporal_strides, dilations=dilations,
+            conv1_kernel=conv1_kernel, conv1_stride=conv1_stride, pool1_stride=pool1_stride,
+            in_channels=in_channels, base_channels=base_channels, frozen_stages=frozen_stages,
+            style=style, inflate=inflate, inflate_style=inflate_style, non_local=non_local,
+            non_local_mode=non_local_mode, shortcut_type=shortcut_type)
+        self.block = block or self.arch_settings[depth][0]
         self.depth = depth
         self.pretrained2d = pretrained2d
         self.in_channels = in_channels
         self.base_channels = base_channels
         self.num_stages = num_stages
-        self.out_indices = tuple(sorted(set(out_indices)))
+        self.out_indices = tuple(normal["out_indices"])
+        # Stages after the last returned one would get no gradient (DDP fails on unused
+        # parameters) and cost memory: they are not built.
+        built = self.out_indices[-1] + 1
+        self.stage_blocks = normal["stage_blocks"][:built]
+        self.spatial_strides = normal["spatial_strides"][:built]
+        self.temporal_strides = normal["temporal_strides"][:built]
+        self.dilations = normal["dilations"][:built]
         self.with_pool1 = with_pool1
         self.with_pool2 = with_pool2
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = min(frozen_stages, built)
         self.norm_eval = norm_eval
+        self.norm_layer = norm_layer or default_norm
+        self.act_layer = act_layer or default_act
         self.non_local_cfg = dict(mode=non_local_mode, sub_sample=non_local_sub_sample,
-                                  use_scale=non_local_use_scale)
+                                  use_scale=non_local_use_scale, norm_layer=self.norm_layer)
 
         self.conv1, self.maxpool = self._make_stem(tuple(conv1_kernel), tuple(conv1_stride),
                                                    tuple(pool1_stride))
@@ -181,8 +115,9 @@ class ResNet3d(nn.Module):
         self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else nn.Identity()
 
         self._make_stages(style=style, inflate_style=inflate_style, shortcut_type=shortcut_type,
-                          advanced=advanced, with_cp=with_cp, stage_inflate=stage_inflate,
-                          stage_non_local=stage_non_local, lateral_inplanes=lateral_inplanes)
+                          advanced=advanced, with_cp=with_cp, stage_inflate=normal["inflate"],
+                          stage_non_local=normal["non_local"],
+                          lateral_inplanes=rules.per_stage("lateral_inplanes", lateral_inplanes, num_stages))
         self.feat_dim = self.stage_channels[self.out_indices[-1]]
 
         self.init_weights(zero_init_residual=zero_init_residual)
@@ -192,8 +127,8 @@ class ResNet3d(nn.Module):
             load_pretrained(self, pretrained, allow_2d=pretrained2d)
 
     def _make_stages(self, *, style: str, inflate_style: str, shortcut_type: str, advanced: bool,
-                     with_cp: bool, stage_inflate: List[PerBlockFlags],
-                     stage_non_local: List[PerBlockFlags], lateral_inplanes: List[int]) -> None:
+                     with_cp: bool, stage_inflate: List[List[bool]],
+                     stage_non_local: List[List[bool]], lateral_inplanes: List[int]) -> None:
         """layer1..layerN; stage i has base_channels * 2**i planes (times the block expansion)."""
         self.res_layers: List[str] = []
         self.stage_channels: List[int] = []
@@ -203,12 +138,10 @@ class ResNet3d(nn.Module):
             layer = self.make_res_layer(
                 self.block, inplanes + lateral_inplanes[i], planes, num_blocks,
                 spatial_stride=self.spatial_strides[i], temporal_stride=self.temporal_strides[i],
-                dilation=self.dilations[i], style=style,
-                inflate=_per_block("inflate", stage_inflate[i], num_blocks, i),
-                inflate_style=inflate_style,
-                non_local=_per_block("non_local", stage_non_local[i], num_blocks, i),
+                dilation=self.dilations[i], style=style, inflate=stage_inflate[i],
+                inflate_style=inflate_style, non_local=stage_non_local[i],
                 non_local_cfg=self.non_local_cfg, shortcut_type=shortcut_type,
-                advanced=advanced, with_cp=with_cp)
+                advanced=advanced, with_cp=with_cp, norm_layer=self.norm_layer, act_layer=self.act_layer)
             inplanes = planes * self.block.expansion
             self.add_module(f"layer{i + 1}", layer)
             self.res_layers.append(f"layer{i + 1}")
@@ -219,7 +152,8 @@ class ResNet3d(nn.Module):
         """conv1 (ConvBNAct, 'same' padding) and the 1x3x3 max-pool (Identity when disabled)."""
         conv1 = ConvBNAct(self.in_channels, self.base_channels, conv1_kernel,
                           stride=(conv1_stride[0], conv1_stride[1], conv1_stride[1]),
-                          padding=tuple((k - 1) // 2 for k in conv1_kernel))
+                          padding=tuple((k - 1) // 2 for k in conv1_kernel),
+                          norm_layer=self.norm_layer, act_layer=self.act_layer)
         if not self.with_pool1:
             return conv1, nn.Identity()
         maxpool = nn.MaxPool3d(kernel_size=(1, 3, 3),
@@ -234,6 +168,7 @@ class ResNet3d(nn.Module):
                        inflate_style: str = "3x1x1", non_local: Sequence[bool] = (),
                        non_local_cfg: Optional[dict] = None, shortcut_type: str = "B",
                        advanced: bool = False, with_cp: bool = False,
+                       norm_layer: Optional[NormLayer] = None, act_layer: Optional[ActLayer] = None,
                        downsample_builder: Callable[..., nn.Module] = make_downsample
                        ) -> nn.Sequential:
         """One stage: the first block strides (and gets a shortcut), the others keep the size."""
@@ -244,8 +179,8 @@ class ResNet3d(nn.Module):
         downsample = None
         # Any stride (temporal included) or channel change needs a shortcut that matches it.
         if stride != (1, 1, 1) or inplanes != out_planes:
-            downsample = downsample_builder(inplanes, out_planes, stride,
-                                            shortcut_type=shortcut_type, advanced=advanced)
+            downsample = downsample_builder(inplanes, out_planes, stride, shortcut_type=shortcut_type,
+                                            advanced=advanced, norm_layer=norm_layer)
         blocks = []
         for i in range(num_blocks):
             blocks.append(block(
@@ -254,11 +189,12 @@ class ResNet3d(nn.Module):
                 temporal_stride=temporal_stride if i == 0 else 1,
                 dilation=dilation, downsample=downsample if i == 0 else None, style=style,
                 inflate=inflate[i], inflate_style=inflate_style, non_local=non_local[i],
-                non_local_cfg=non_local_cfg, with_cp=with_cp))
+                non_local_cfg=non_local_cfg, with_cp=with_cp, norm_layer=norm_layer,
+                act_layer=act_layer))
         return nn.Sequential(*blocks)
 
     def init_weights(self, *, zero_init_residual: bool = True) -> None:
-        """Kaiming (fan_out) convs, unit BN; non-local blocks keep their own identity init."""
+        """Kaiming (fan_out) convs, unit norms; non-local blocks keep their own identity init."""
         non_local_modules = {id(m) for nl in self.modules() if isinstance(nl, NonLocal3d)
                              for m in nl.modules()}
         for m in self.modules():
@@ -268,7 +204,7 @@ class ResNet3d(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm3d):
+            elif isinstance(m, NORM_TYPES) and m.weight is not None:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_residual:

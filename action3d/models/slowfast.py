@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from action3d.config import rules
 from action3d.models.conv import ConvBNAct
 from action3d.models.resnet3d import ResNet3d
 
@@ -50,8 +51,7 @@ class ResNet3dPathway(ResNet3d):
     @classmethod
     def _lateral_inplanes(cls, depth: int, channel_ratio: int, kwargs: Dict[str, Any]) -> List[int]:
         """Extra input channels of each slow stage: 2C/channel_ratio, C the slow input channels."""
-        if depth not in cls.arch_settings:
-            raise ValueError(f"depth must be one of {sorted(cls.arch_settings)}, got {depth!r}")
+        rules.check_depth(depth)
         expansion = (kwargs.get("block") or cls.arch_settings[depth][0]).expansion
         base = kwargs.get("base_channels", 64)
         num_stages = kwargs.get("num_stages", 4)
@@ -82,19 +82,14 @@ class ResNet3dSlowFast(nn.Module):
                  slow_pathway: Optional[Dict[str, Any]] = None,
                  fast_pathway: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
-        for name, value in (("resample_rate", resample_rate), ("speed_ratio", speed_ratio),
-                            ("channel_ratio", channel_ratio), ("fusion_kernel", fusion_kernel)):
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if resample_rate % speed_ratio != 0:
-            raise ValueError(f"resample_rate ({resample_rate}) must be a multiple of speed_ratio "
-                             f"({speed_ratio}): the fast pathway takes every "
-                             f"resample_rate/speed_ratio-th frame")
         slow_cfg = dict(depth=50, conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1), with_pool2=False)
         slow_cfg.update(slow_pathway or {})
         fast_cfg = dict(depth=50, base_channels=8, conv1_kernel=(5, 7, 7), with_pool2=False)
         fast_cfg.update(fast_pathway or {})
         slow_base = slow_cfg.get("base_channels", 64)
+        rules.check_slowfast(resample_rate=resample_rate, speed_ratio=speed_ratio,
+                             channel_ratio=channel_ratio, fusion_kernel=fusion_kernel,
+                             base_channels=slow_base, fast_conv1_kernel=fast_cfg["conv1_kernel"])
         if fast_cfg["base_channels"] * channel_ratio != slow_base:
             raise ValueError(f"fast pathway base_channels ({fast_cfg['base_channels']}) must be "
                              f"slow base_channels ({slow_base}) / channel_ratio ({channel_ratio})")

@@ -95,7 +95,9 @@ def read_checkpoint(path: Union[str, Path]) -> Any:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise Action3dError(f"checkpoint {path}: no such file")
+        raise Action3dError(f"checkpoint {path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
+    if path.stat().st_size == 0:
+        raise Action3dError(f"checkpoint {path}: empty file (0 bytes)")
     stand_ins: Dict[str, type] = {name: _stand_in(name)
                                   for name in _refused_names_in_archive(path)
                                   if is_metadata_name(name)}

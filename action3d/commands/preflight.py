@@ -1,7 +1,7 @@
 """What a command will read must be there: checked before Hydra creates any run directory.
 
 `action3d.cli.prevalidate` calls `check_inputs` for every job of a command line, after the config
-checks. Without it a missing dataset root, annotation list, checkpoint or video, a required key
+checks (`action3d.config.validate`). Without it a missing dataset root, annotation list, checkpoint or video, a required key
 left out, or a CUDA-only setting on a machine without CUDA would be found only after Hydra had
 created the run directory (or written its config and log into an existing one, e.g. the run a
 user meant to resume). Only existence and cheap facts are checked here; reading the files
@@ -9,12 +9,13 @@ user meant to resume). Only existence and cheap facts are checked here; reading 
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from action3d.commands._hydra import did_you_mean
+from action3d.config import rules
 from action3d.errors import Action3dError
 
 LIST_KEYS = {"train": "train_list", "val": "val_list"}
@@ -36,15 +37,11 @@ def check_inputs(command: str, cfg: DictConfig) -> None:
         if cfg.trainer.resume not in (None, "auto"):
             _existing_file("trainer.resume", cfg.trainer.resume, hint="or trainer.resume=auto")
         _check_num_classes(cfg)
-        if cfg.data.format == "synthetic":
-            from action3d.data.synthetic import check_synthetic_config
-
-            check_synthetic_config(cfg.data.synthetic)
         check_data(cfg.data, required=("train",), optional=("val",))
     if command == "eval" and cfg.data.format != "synthetic":
         # data=GROUP replaces the checkpoint's dataset; data.* keys alone are merged into it later
         check_data(cfg.data, required=(cfg.split,))
-    if command in ("train", "eval"):
+    if "trainer" in cfg:
         _check_device(cfg.trainer)
 
 
@@ -55,9 +52,7 @@ def _check_known_keys(node: DictConfig, prefix: str = "") -> None:
         return
     for key in node.keys():
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
-            raise Action3dError(f"{prefix}{key}: unknown key{hint} (allowed: {', '.join(fields)})")
+            raise Action3dError(f"{prefix}{key}: unknown key{did_you_mean(f'{prefix}{key}', list(fields))}")
         child = node._get_node(key)
         if isinstance(child, DictConfig):
             _check_known_keys(child, f"{prefix}{key}.")
@@ -124,10 +119,13 @@ def _check_num_classes(cfg: DictConfig) -> None:
 
 
 def _check_device(trainer: DictConfig) -> None:
+    """CUDA-only settings on a machine without CUDA. torch is imported only when one is asked for."""
+    needs_cuda = trainer.device == "cuda" or trainer.get("sync_bn", False)
+    if not needs_cuda:
+        return
     import torch
 
     cuda = torch.cuda.is_available()
-    if trainer.device == "cuda" and not cuda:
-        raise Action3dError("trainer.device=cuda but no CUDA device is available; use trainer.device=auto or cpu")
-    if trainer.precision == "16" and (trainer.device == "cpu" or not cuda):
-        raise Action3dError("trainer.precision=16 needs a CUDA device (fp16 with loss scaling); use 32 or bf16 on a CPU")
+    rules.check_device(trainer.device, cuda_available=cuda)
+    rules.check_sync_bn(trainer.get("sync_bn", False),
+                        device_type=rules.resolve_device_type(trainer.device, cuda_available=cuda))

@@ -1,8 +1,8 @@
 """Typed schema of the `model` config group (conf/model/*.yaml fill it in).
 
 Field names and meanings follow mmaction2's ResNet3d (see DESIGN.md); list fields hold one entry
-per stage. `action3d.config.validate` checks cross-field rules (lengths, depths) before any model
-is built.
+per stage. The rules (`action3d.config.rules.check_model`) are the ones `ResNet3d` applies to its
+own arguments.
 """
 from __future__ import annotations
 

@@ -1,0 +1,34 @@
+"""`action3d train [overrides]`: train on a dataset, print the end-of-run line.
+
+Under torchrun every rank runs this; rank 0's Hydra run directory is broadcast so that all ranks
+share it (the other ranks were given a scratch directory that stays empty).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from omegaconf import DictConfig
+
+from action3d.commands import _hydra
+
+
+def run(cfg: DictConfig) -> Dict[str, Any]:
+    from action3d.engine import distributed as dist_utils
+    from action3d.engine.signals import StopRequest
+    from action3d.engine.train import Trainer
+
+    env = dist_utils.init_distributed(cfg.trainer.device)
+    stop = StopRequest().install()
+    try:
+        run_dir = dist_utils.broadcast_object(str(_hydra.run_dir()) if env.is_main else None)
+        trainer = Trainer(cfg, run_dir=run_dir, seed=cfg.trainer.seed, env=env, stop=stop,
+                          overrides=_hydra.task_overrides())
+        summary = trainer.fit()
+    finally:
+        stop.uninstall()
+        dist_utils.cleanup()
+    if env.is_main:
+        top1 = "n/a" if summary["best_top1"] is None else f"{100 * summary['best_top1']:.2f}%"
+        print(f"action3d train {summary['status']}: best val top-1 {top1} (epoch {summary['best_epoch']}), "
+              f"checkpoint {summary['checkpoint']}", flush=True)
+    return summary

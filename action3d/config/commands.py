@@ -1,0 +1,82 @@
+"""The top-level schema of each command, registered with Hydra's ConfigStore as `COMMAND_schema`.
+
+`conf/COMMAND.yaml` lists `COMMAND_schema` first in its defaults, so OmegaConf rejects unknown
+keys and wrong types while Hydra composes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from omegaconf import MISSING
+
+from action3d.config.data import DataConfig
+from action3d.config.model import ModelConfig
+from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sched: SchedConfig = field(default_factory=SchedConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+@dataclass
+class EvalCommandConfig:
+    ckpt: str = MISSING
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: InferenceConfig = field(default_factory=InferenceConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    split: str = "val"                    # which annotation list of the dataset to evaluate
+
+
+@dataclass
+class PredictConfig:
+    ckpt: str = MISSING
+    video: str = MISSING                  # a video file or a folder of videos
+    topk: int = 5
+    json: Optional[str] = None            # also write the predictions as JSON to this file
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: InferenceConfig = field(default_factory=InferenceConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class DataCommandConfig:
+    action: str = MISSING                 # synth | check | prepare
+    out: Optional[str] = None
+    short_side: int = 128
+    gop: int = 16
+    crf: int = 23
+    workers: int = 2
+    min_frames: int = 0                   # check: shorter videos are reported (0: clip span)
+    split: str = "all"                    # train | val | all
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+@dataclass
+class InfoConfig:
+    input: List[int] = field(default_factory=lambda: [3, 8, 64, 64])   # C, T, H, W
+    default_num_classes: int = 400
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+SCHEMAS = {
+    "train": TrainConfig,
+    "eval": EvalCommandConfig,
+    "predict": PredictConfig,
+    "data": DataCommandConfig,
+    "info": InfoConfig,
+}
+
+
+def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for command, schema in SCHEMAS.items():
+        store.store(name=f"{command}_schema", node=schema)
