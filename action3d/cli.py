@@ -24,12 +24,16 @@ from action3d.errors import Action3dError
 COMMANDS = {
     "train": "train a model (default: the tiny model on the built-in synthetic dataset)",
     "eval": "evaluate a checkpoint: multi-view top-1/top-5 report (ckpt=PATH)",
-    "predict": "top-5 classes for a video or a folder of videos (ckpt=PATH video=PATH)",
-    "data": "dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR",
+    "predict": "top-5 classes for a video or a folder of videos (ckpt=PATH video=PATH [window=S stride=S])",
+    "data": "dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR [part=I/N|merge=true] | "
+            "pack data=... out=DIR",
     "info": "model summary: per-stage shapes, parameters, GFLOPs (model=... input=[C,T,H,W])",
+    "export": "a checkpoint as ONNX or TorchScript for deployment (ckpt=PATH format=onnx|torchscript out=PATH)",
+    "embed": "pooled backbone features per video or window as .npy (ckpt=PATH video=PATH out=DIR)",
+    "explain": "the video with a Grad-CAM heat map of a class over every frame (ckpt=PATH video=PATH out=OUT.mp4)",
 }
 # Commands that run a trained model: the checkpoint decides the architecture.
-CHECKPOINT_COMMANDS = {"eval", "predict"}
+CHECKPOINT_COMMANDS = {"eval", "predict", "export", "embed", "explain"}
 
 # Hydra flags that take a value, and flags after which nothing is run (no validation needed).
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -70,7 +74,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             prevalidate(command, overrides)
         except Action3dError as err:
             return _error(str(err), command)
-    overrides += _rank_overrides(command)
+    from action3d.commands.sweep import search_defaults
+
+    overrides += _rank_overrides(command) + search_defaults(command, overrides)
     _run_hydra(command, flags + overrides)
     return 0
 
@@ -119,20 +125,23 @@ def _rank_overrides(command: str) -> List[str]:
 
 def prevalidate(command: str, overrides: List[str]) -> None:
     """Compose and validate every job the overrides describe (each sweep combination too)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from action3d.commands._hydra import compose_configs
     from action3d.commands.preflight import check_inputs
+    from action3d.commands.sweep import sweep_jobs
+    from action3d.config.applicability import check_user_keys
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # Hydra's grammar errors
-        raise Action3dError(first_line(str(err))) from None
+    except Exception as err:  # Hydra's grammar errors: the override, then the reason
+        lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.startswith("See http")]
+        raise Action3dError(": ".join(lines[:2]) or first_line(str(err))) from None
     job_overrides = [o for o in parsed if not o.is_hydra_override()]
     _refuse_model_overrides(command, [o.input_line for o in job_overrides])
-    combos = BasicSweeper.split_arguments(job_overrides, None)[0] if job_overrides else [[]]
-    for cfg in compose_configs(command, combos):
+    combos = sweep_jobs(command, parsed)  # a grid: every combination; a search: its keys and bounds
+    for combo, cfg in zip(combos, compose_configs(command, combos)):
+        check_user_keys(command, cfg, [override_key(o) for o in combo])  # set, but cannot take effect
         check_inputs(command, cfg)  # files, folders, device: before Hydra writes anything
 
 
@@ -165,15 +174,24 @@ def _load(target: str) -> Callable:
 
 def _task(command: str, run: Callable) -> Callable:
     """The Hydra task: validate again (a sweep job's own config), run, and turn the library's
-    `Action3dError` into one line and exit status 1."""
+    `Action3dError` into one line and exit status 1. In a sweep a failed job (any error: a
+    diverged trial, a trial value out of range) is one line and a recorded failure that ranks
+    last; the sweep goes on."""
     def task(cfg):
+        from action3d.commands.sweep import failed_job, in_sweep
         from action3d.config import validate
 
         try:
             validate(cfg)
             return run(cfg)
-        except Action3dError as err:
-            print(f"action3d {command}: error: {unwrap_worker_error(str(err))}", file=sys.stderr)
+        except Exception as err:
+            known = isinstance(err, Action3dError)
+            if not (known or in_sweep()):
+                raise
+            message = unwrap_worker_error(str(err)) if known else f"{type(err).__name__}: {first_line(str(err))}"
+            print(f"action3d {command}: error: {message}", file=sys.stderr)
+            if in_sweep():
+                return failed_job(message)
             sys.exit(1)
 
     return task

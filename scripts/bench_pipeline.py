@@ -19,12 +19,19 @@ overrides (default: the synthetic dataset and the `tiny` model):
     python scripts/bench_pipeline.py                          # workers 0,1,2
     python scripts/bench_pipeline.py --workers 0,2,4 model=r3d_18
     python scripts/bench_pipeline.py --workers 0,4,8 data=folder data.root=/data/videos
+    python scripts/bench_pipeline.py --shards data=folder data.root=/data/k400_128 ...   # + tar shards
+
+--shards also packs the same training videos into tar shards (`action3d data pack`, into a
+temporary folder) and measures the loader reading them (`data=shards`) at each worker count,
+beside the loader reading the files: clips/s from shards and from files on the same videos.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -186,6 +193,19 @@ def _close(batches, loader) -> None:
     gc.collect()
 
 
+def pack_for_comparison(dataset, data_cfg: DictConfig, shard_mb: float, folder: str):
+    """The training videos of `dataset` packed into tar shards in `folder`, and the shard dataset
+    and data config that read them with every other setting unchanged."""
+    from action3d.data.dataset import build_dataset
+    from action3d.data.shards import pack_dataset
+
+    pack_dataset({"train": dataset.samples}, classes=dataset.classes, out=folder, shard_mb=shard_mb, progress=False)
+    shard_cfg = data_cfg.copy()
+    shard_cfg.update(format="shards", root=folder, train_list=None, val_list=None, classes_file=None,
+                     annotation_dir=None, sampler="random")
+    return build_dataset(shard_cfg, "train", train=True, seed=dataset.seed), shard_cfg
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -208,6 +228,10 @@ def target_line(rows: Sequence[Dict[str, Any]], model_name: str) -> Tuple[Option
     return target, line
 
 
+SHARD_COLUMNS = [("shards loader clips/s", "shards_loader_clips_per_s", ".1f"),
+                 ("shards/files", "shards_vs_files", ".2f")]
+
+
 # ------------------------------------------------------------------ command line
 
 
@@ -223,6 +247,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="torch threads of the main process (the model step); 0: torch's default, as `action3d train`")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="fewer batches and steps")
+    parser.add_argument("--shards", action="store_true", help="also read the same videos from tar shards")
+    parser.add_argument("--shard-mb", type=float, default=50.0, help="shard size for --shards (MB)")
     parser.add_argument("--out", default="bench_results/pipeline.json")
     args = parser.parse_args(argv)
     try:
@@ -263,6 +289,9 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(cfg.trainer.seed)
     data_cfg = resolve_data(cfg.data)
     dataset = build_dataset(data_cfg, "train", train=True, seed=args.seed)
+    if args.shards:
+        shard_folder = tempfile.mkdtemp(prefix="bench-pipeline-shards-")
+        shard_set, shard_cfg = pack_for_comparison(dataset, data_cfg, args.shard_mb, shard_folder)
     step = ModelStep(cfg, data_cfg, len(dataset.classes), device)
     fixed_batch = first_batch(dataset, data_cfg, max(args.workers), device, args.seed)
     clip_shape = list(fixed_batch[0].shape[1:])
@@ -279,6 +308,9 @@ def run(args: argparse.Namespace) -> int:
     for workers in sorted(args.workers, reverse=True):   # 0 workers (decoding in this process) last
         row: Dict[str, Any] = {"workers": workers}
         row.update(measure_loader(dataset, data_cfg, workers, args, device))
+        if args.shards:  # the same videos, streamed from tar shards
+            shard_speed = measure_loader(shard_set, shard_cfg, workers, args, device)["loader_clips_per_s"]
+            row.update(shards_loader_clips_per_s=shard_speed, shards_vs_files=shard_speed / row["loader_clips_per_s"])
         row.update(measure_training_loop(dataset, data_cfg, workers, step, args, device))
         model_times += time_model(step, fixed_batch, args.steps)           # a round between worker counts
         rows.append(row)
@@ -293,7 +325,9 @@ def run(args: argparse.Namespace) -> int:
                    bound_by="loader" if ratio < 1 else "model", data_wait_percent=100 * row["data_wait_share"])
     target, line = target_line(rows, cfg.model.name)
     print()
-    print(format_table(rows, COLUMNS))
+    print(format_table(rows, COLUMNS + (SHARD_COLUMNS if args.shards else [])))
+    if args.shards:
+        shutil.rmtree(shard_folder, ignore_errors=True)
     print(f"model step alone: median {median(model_times) * 1e3:.0f} ms per batch of {batch_size} "
           f"({len(model_times)} steps in {1 + len(args.workers)} rounds)")
     if line:
@@ -305,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
                      "clip": clip_shape, "model": cfg.model.name, "precision": cfg.trainer.precision,
                      "channels_last": cfg.trainer.channels_last, "workers": args.workers,
                      "batches": args.batches, "warmup": args.warmup, "steps_per_round": args.steps,
+                     "shards": {"shard_mb": args.shard_mb} if args.shards else None,
                      "overrides": list(args.overrides)},
         "model": {"step_ms_median": median(model_times) * 1e3, "step_ms_all": [t * 1e3 for t in model_times],
                   "clips_per_s": model_clips_per_s},

@@ -110,3 +110,90 @@ def test_samples_outside_root_are_refused(dataset, tmp_path):
     root, samples = dataset
     with pytest.raises(Action3dError, match="not under data.root"):
         prepare_dataset(samples, root=root / "walk", out=tmp_path / "o", progress=False)
+
+
+# --------------------------------------------------------------------------- parts (issue 16)
+
+
+@pytest.fixture()
+def listed_dataset(tmp_path):
+    """Seven videos (one broken, one listed in both splits) with list files, as `data=folder`."""
+    root = tmp_path / "raw"
+    lines = {"train": [], "val": []}
+    for i in range(6):
+        path = root / f"c{i % 2}" / f"v{i}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, moving_frames(8, 48, 64, seed=i), gop=8)
+        lines["train" if i < 4 else "val"].append(f"c{i % 2}/v{i}.mp4 {i % 2}")
+    (root / "c1" / "broken.mp4").write_bytes(b"\x00 not a video" * 40)
+    lines["train"].append("c1/broken.mp4 1")
+    lines["val"].append("c0/v0.mp4 0")                      # shared by both splits: prepared once
+    for split, rows in lines.items():
+        (root / f"{split}.txt").write_text("\n".join(rows) + "\n")
+    (root / "classes.txt").write_text("c0\nc1\n")
+    return root
+
+
+def run_prepare(root, out, *extra):
+    from action3d.commands import data as data_command
+    from action3d.commands._hydra import compose_config
+
+    cfg = compose_config("data", ["action=prepare", "data=folder", f"data.root={root}",
+                                  f"data.train_list={root}/train.txt", f"data.val_list={root}/val.txt",
+                                  f"out={out}", "short_side=32", "gop=4", "workers=1", *extra])
+    return data_command.run(cfg)
+
+
+def prepared_tree(out):
+    """Every file a prepare run leaves: the lists' text, each video's frame count and size
+    (x264's output bytes may differ from run to run)."""
+    return {str(p.relative_to(out)): (VideoReader(p).num_frames, VideoReader(p).width) if p.suffix == ".mp4"
+            else p.read_text() for p in sorted(out.rglob("*")) if p.is_file() and ".parts" not in p.parts}
+
+
+def test_union_of_parts_equals_one_machine_run(listed_dataset, tmp_path):
+    run_prepare(listed_dataset, tmp_path / "one")
+    parts = tmp_path / "parts"
+    made = []
+    for i in (2, 3, 1):                                     # any order, e.g. a SLURM array
+        before = set(parts.rglob("*.mp4")) if parts.exists() else set()
+        run_prepare(listed_dataset, parts, f"part={i}/3")
+        made.append(set(parts.rglob("*.mp4")) - before)
+        assert not (parts / "train.txt").exists()           # the lists wait for merge=true
+    assert all(made) and sum(len(m) for m in made) == 6    # disjoint parts cover every video once
+    run_prepare(listed_dataset, parts, "merge=true")
+    assert prepared_tree(parts) == prepared_tree(tmp_path / "one")
+    assert "broken.mp4" in (parts / "prepare_failures.txt").read_text()
+    assert len((parts / "train.txt").read_text().splitlines()) == 4 and "v0.mp4" in (parts / "val.txt").read_text()
+
+
+def test_merge_names_unfinished_parts_and_parts_rerun_resumably(listed_dataset, tmp_path, monkeypatch):
+    out = tmp_path / "parts"
+    run_prepare(listed_dataset, out, "part=1/2")
+    with pytest.raises(Action3dError, match=r"part\(s\) 2/2 have not finished"):
+        run_prepare(listed_dataset, out, "merge=true")
+    calls = []
+    original = prepare.transcode
+    monkeypatch.setattr(prepare, "transcode", lambda src, dst, **kw: calls.append(src) or original(src, dst, **kw))
+    run_prepare(listed_dataset, out, "part=1/2")             # resumable: only its failed video again
+    assert [c.rsplit("/", 1)[1] for c in calls] in ([], ["broken.mp4"])
+    (listed_dataset / "val.txt").write_text("c0/v4.mp4 0\n")
+    run_prepare(listed_dataset, out, "part=2/2")
+    with pytest.raises(Action3dError, match=r"part\(s\) 1/2 ran on another video list"):
+        run_prepare(listed_dataset, out, "merge=true")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["part=0/4"], "part=0/4 is not allowed: expected I/N with 1 <= I <= N"),
+    (["part=5/4"], "part=5/4 is not allowed: expected I/N with 1 <= I <= N"),
+    (["part=half"], "part=half is not allowed: expected I/N, the I-th of N parts"),
+    (["part=1/2", "merge=true"], "merge=True is not allowed: merge=true writes the lists of all finished parts"),
+    (["action=check", "part=1/2"], "part=1/2 is not allowed: only data prepare splits its work into parts"),
+    (["shard_mb=0"], "shard_mb=0.0 is not allowed: must be > 0"),
+])
+def test_part_merge_and_shard_mb_are_checked_in_one_line(overrides, message):
+    from action3d.commands._hydra import compose_config
+
+    with pytest.raises(Action3dError) as err:
+        compose_config("data", ["action=prepare", *overrides])
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)

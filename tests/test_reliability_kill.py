@@ -122,9 +122,11 @@ def kill_cases(tmp_path_factory, cache_dir) -> dict:
 # ------------------------------------------------------------------ the hook itself
 
 def test_fault_spec_parsing_and_counting():
-    assert faults.parse("train_step:3") == ("kill", "train_step", 3)
-    assert faults.parse("enospc:ckpt_write/last.pt:2") == ("enospc", "ckpt_write/last.pt", 2)
-    for bad in ("train_step", "train_step:0", "train_step:x", "explode:train_step:1", "nowhere:1", "a:b:c:1"):
+    assert faults.parse("train_step:3") == ("kill", "train_step", 3, None)
+    assert faults.parse("enospc:ckpt_write/last.pt:2") == ("enospc", "ckpt_write/last.pt", 2, None)
+    assert faults.parse("kill:train_step:6@1") == ("kill", "train_step", 6, 1)
+    for bad in ("train_step", "train_step:0", "train_step:x", "explode:train_step:1", "nowhere:1", "a:b:c:1",
+                "train_step:1@one"):
         with pytest.raises(Action3dError, match=faults.ENV_VAR):
             faults.parse(bad)
     try:
@@ -140,6 +142,8 @@ def test_fault_spec_parsing_and_counting():
         faults.maybe_fault("ckpt_write/best.pt")      # a detail narrows the point to one file
         with pytest.raises(OSError):
             faults.maybe_fault("ckpt_write/last.pt")
+        faults.configure("enospc:train_step:1@1")    # another rank's fault: this process (rank 0) ignores it
+        faults.maybe_fault("train_step")
     finally:
         faults.configure(None)
     faults.maybe_fault("ckpt_write/last.pt")          # disarmed: nothing happens

@@ -113,9 +113,10 @@ def test_two_process_gloo_run_equals_one_process_with_the_same_global_batch(tmp_
     """torchrun with 2 CPU processes x batch 2 == 1 process x batch 4, after 3 optimiser steps.
 
     BN statistics of a per-process batch differ from the global batch's, so BN runs in eval mode
-    here (model.norm_eval); dropout is off. One run directory: rank 1 writes nothing.
+    here (model.norm_eval); dropout is off; fp32 (bf16 sums a batch of 4 and two of 2 with
+    different rounding). One run directory: rank 1 writes nothing.
     """
-    common = [*SMALL, "model.norm_eval=true", "model.dropout=0", "trainer.max_steps=3"]
+    common = [*SMALL, "model.norm_eval=true", "model.dropout=0", "trainer.max_steps=3", "trainer.precision=32"]
     run_cli(["train", *common, "data.batch_size=4", "hydra.run.dir=single"], cwd=tmp_path, cache=cache_dir, check=True)
     result = run_cli(["train", *common, "data.batch_size=2", "hydra.run.dir=ddp"], cwd=tmp_path, cache=cache_dir,
                      torchrun=2, check=True)

@@ -2,13 +2,14 @@
 import numpy as np
 import pytest
 import torch
-from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2 import functional as TF  # the reference only: the package never imports it
 
 from action3d.config import DataConfig
+from action3d.data import transforms
 from action3d.data.transforms import (
     CenterCrop, Compose, MultiScaleCrop, RandomHorizontalFlip, RandomResizedCrop, ResizeShortSide,
     TenCrop, ThreeCrop, build_test_transform, build_train_transform, hflip, multiscale_box, normalize,
-    random_resized_box, resize_short_side,
+    random_resized_box, resize, resize_short_side,
 )
 from action3d.errors import Action3dError
 
@@ -79,6 +80,59 @@ def test_resize_short_side_shape_and_values():
     assert tall.shape[-1] == 24 and tall.shape[-2] == 32
 
 
+def natural_frames(frames=4, height=72, width=96, seed=0):
+    """(T, H, W, 3) photo-like frames: smooth shading, edges of blocks and a little noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = 90 + 60 * np.sin(x / 9.0)[..., None] * np.cos(y / 13.0)[..., None] + np.array([0, 20, -20])
+    out = np.empty((frames, height, width, 3), np.uint8)
+    for t in range(frames):
+        image = base + rng.normal(0, 6, base.shape)
+        image[10 + t:30 + t, 20:44] = 235                      # a bright block, moving
+        out[t] = np.clip(image, 0, 255).astype(np.uint8)
+    return out
+
+
+def decoder_view(frames: np.ndarray) -> torch.Tensor:
+    """The layout VideoReader.read returns: a permuted (C, T, H, W) view of (T, H, W, C)."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)
+
+
+RESIZE_CASES = [((72, 96), (64, 85)), ((72, 96), (32, 32)), ((50, 30), (20, 12)), ((20, 12), (50, 30)),
+                ((128, 171), (112, 112))]
+
+
+@pytest.mark.parametrize("source, size", RESIZE_CASES)
+@pytest.mark.parametrize("kind", ["random", "natural"])
+def test_resize_gives_torchvisions_pixels(source, size, kind, monkeypatch):
+    """Tolerance: uint8 on a CPU is torchvision's own kernel, so 0 levels; the float path (what
+    runs for uint8 on CUDA) at most 1 level, under 0.5 on average. Layouts do not matter."""
+    height, width = source
+    if kind == "random":
+        frames = np.random.default_rng(1).integers(0, 256, (4, height, width, 3), dtype=np.uint8)
+    else:
+        frames = natural_frames(4, height, width)
+    view = decoder_view(frames)                                   # permuted (C, T, H, W)
+    expected = TF.resize(view.contiguous(), list(size), antialias=True)
+    for clip in (view, view.contiguous(), view.unsqueeze(0)[0]):
+        got = resize(clip, size)
+        assert got.dtype == torch.uint8 and got.shape == (3, 4, *size)
+        assert torch.equal(got, expected)
+    views = torch.stack([view, view.flip(-1)])                     # (V, C, T, H, W) multi-view
+    assert torch.equal(resize(views, size)[1], TF.resize(view.flip(-1).contiguous(), list(size), antialias=True))
+    monkeypatch.setattr(transforms, "has_uint8_resize", lambda device: False)  # as on CUDA
+    via_float = resize(view, size)
+    assert via_float.dtype == torch.uint8 and via_float.shape == expected.shape
+    difference = (via_float.int() - expected.int()).abs()
+    assert difference.max() <= 1 and difference.float().mean() < 0.5
+
+
+def test_resize_short_side_sizes_match_torchvision():
+    for height, width, short in ((48, 64, 32), (40, 30, 24), (171, 128, 112), (100, 101, 37), (33, 33, 16)):
+        clip = torch.zeros(3, 1, height, width, dtype=torch.uint8)
+        assert resize_short_side(clip, short).shape == TF.resize(clip, [short], antialias=True).shape
+
+
 def test_random_resized_crop_boxes_stay_inside_with_the_asked_area():
     rng = np.random.default_rng(1)
     for _ in range(200):
@@ -111,7 +165,7 @@ def test_multiscale_crop_uses_scaled_sizes_at_fixed_spots():
 def test_short_side_crop_matches_resize_then_crop():
     clip = ramp_clip(128, 160)
     direct = CenterCrop(32, short_side=64)(clip, RNG)  # one resize from the original frame
-    two_step = F.resize(clip, [64], antialias=True)[..., 16:48, 24:56]
+    two_step = TF.resize(clip, [64], antialias=True)[..., 16:48, 24:56]
     assert direct.shape == (3, 2, 32, 32)
     assert (direct.int() - two_step.int()).abs().max() <= 3
 

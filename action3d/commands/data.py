@@ -1,4 +1,4 @@
-"""`action3d data synth|check|prepare ...`: the dataset tools behind one command."""
+"""`action3d data synth|check|prepare|pack ...`: the dataset tools behind one command."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +13,7 @@ log = logging.getLogger("action3d")
 
 
 def run(cfg: DictConfig) -> Any:
-    return {"synth": synth, "check": check, "prepare": prepare}[cfg.action](cfg)
+    return {"synth": synth, "check": check, "prepare": prepare, "pack": pack}[cfg.action](cfg)
 
 
 def _out_dir(cfg: DictConfig) -> Path:
@@ -29,6 +29,15 @@ def _splits(cfg: DictConfig):
     return [s for s in wanted if has_split(cfg.data, s)]
 
 
+def _resolved_splits(cfg: DictConfig):
+    """The resolved data config, and per split its samples (a SampleIndex, cached) and classes."""
+    from action3d.data.index import resolve_index
+    from action3d.engine.data import resolve_data
+
+    data = resolve_data(cfg.data)
+    return data, {split: resolve_index(data, split) for split in _splits(cfg)}
+
+
 def synth(cfg: DictConfig) -> Path:
     from action3d.data.synthetic import make_synthetic
 
@@ -40,15 +49,13 @@ def synth(cfg: DictConfig) -> Path:
 
 
 def check(cfg: DictConfig) -> Any:
-    from action3d.data.annotations import load_split, write_list_file
+    from action3d.data.annotations import write_list_file
     from action3d.data.check import check_dataset
-    from action3d.engine.data import resolve_data
 
-    data = resolve_data(cfg.data)
+    data, splits = _resolved_splits(cfg)
     span = (data.clip_len - 1) * data.frame_interval + 1
     reports = {}
-    for split in _splits(cfg):
-        samples, _ = load_split(data, split)
+    for split, (samples, _) in splits.items():
         report = check_dataset(samples, root=data.root, min_frames=cfg.min_frames or span, workers=cfg.workers)
         reports[split] = report
         print(report.summary() if hasattr(report, "summary") else report)
@@ -61,22 +68,50 @@ def check(cfg: DictConfig) -> Any:
 
 
 def prepare(cfg: DictConfig) -> Path:
-    from action3d.data.annotations import load_split, write_list_file
-    from action3d.data.prepare import prepare_dataset
-    from action3d.engine.data import resolve_data
+    """Re-encode (all, or part I of N), or merge finished parts; then write the list files."""
+    from action3d.config import rules
+    from action3d.data.annotations import write_classes_file, write_list_file
+    from action3d.data.prepare import merge_parts, prepare_dataset, prepared_lists
 
-    data = resolve_data(cfg.data)
+    part = rules.check_part(cfg.part)
+    data, splits = _resolved_splits(cfg)
     out = _out_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    classes = None
-    for split in _splits(cfg):
-        samples, classes = load_split(data, split)
-        new = prepare_dataset(samples, root=data.root, out=out, short_side=cfg.short_side, gop=cfg.gop,
-                              workers=cfg.workers, crf=cfg.crf)
-        write_list_file(out / f"{split}.txt", [(str(out / p), label) for p, label in new], out)
-        print(f"{split}: {len(new)} of {len(samples)} videos re-encoded into {out} -> {out / f'{split}.txt'}")
+    every = [sample for samples, _ in splits.values() for sample in samples]  # one job per distinct video
+    if cfg.merge:
+        failed = merge_parts(every, root=data.root, out=out)
+        print(f"merged the finished parts in {out}: {failed} videos failed (prepare_failures.txt)")
+    else:
+        done = prepare_dataset(every, root=data.root, out=out, short_side=cfg.short_side, gop=cfg.gop,
+                               workers=cfg.workers, crf=cfg.crf, autorotate=data.autorotate, part=part)
+        if part:
+            print(f"part {part[0]}/{part[1]}: {len({p for p, _ in done})} videos re-encoded into {out}; when every "
+                  f"part is done, write the lists with the same command and merge=true instead of part=")
+            return out
+    lists = prepared_lists({split: samples for split, (samples, _) in splits.items()}, root=data.root, out=out)
+    for split, prepared in lists.items():
+        write_list_file(out / f"{split}.txt", prepared, out)
+        print(f"{split}: {len(prepared)} of {len(splits[split][0])} videos re-encoded into {out} "
+              f"-> {out / f'{split}.txt'}")
+    classes = next((c for _, c in splits.values() if c), None)
     if classes:
-        (out / "classes.txt").write_text("\n".join(classes) + "\n")
+        write_classes_file(out / "classes.txt", classes)
     print(f"train on it with data=folder data.root={out} data.train_list={out}/train.txt "
           f"data.val_list={out}/val.txt data.classes_file={out}/classes.txt")
+    return out
+
+
+def pack(cfg: DictConfig) -> Path:
+    """Write the videos of every split into webdataset tar shards under out=DIR."""
+    from action3d.data.shards import pack_dataset
+
+    data, splits = _resolved_splits(cfg)
+    out = _out_dir(cfg)
+    classes = next(c for _, c in splits.values())
+    index = pack_dataset({split: samples for split, (samples, _) in splits.items()}, classes=classes, out=out,
+                         shard_mb=cfg.shard_mb, source={"format": data.format, "root": str(data.root)})
+    for split, entry in index["splits"].items():
+        print(f"{split}: {entry['samples']} videos in {len(entry['shards'])} shards -> {out / split}")
+    print(f"train on it with data=shards data.root={out} (and the sampling/crop overrides of the source "
+          f"dataset, e.g. data.clip_len={data.clip_len} data.crop_size={data.crop_size})")
     return out

@@ -28,7 +28,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         precision, _ = resolve_precision(cfg.trainer.precision, env.device)
         result = evaluate(trained, resolve_data(data_cfg, env), split=cfg.split, env=env,
                           num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops, average=cfg.eval.average,
-                          batch_size=cfg.eval.batch_size, precision=precision)
+                          batch_size=cfg.eval.batch_size, precision=precision,
+                          channels_last=cfg.trainer.channels_last)
     finally:
         dist_utils.cleanup()
     if result is None:

@@ -27,9 +27,9 @@ def check_inputs(command: str, cfg: DictConfig) -> None:
     _check_required(cfg)
     if command == "eval" and cfg.split not in LIST_KEYS:
         raise Action3dError(f"split={cfg.split} is not allowed: expected one of {', '.join(LIST_KEYS)}")
-    if command in ("eval", "predict"):
+    if "ckpt" in cfg:
         _existing_file("ckpt", cfg.ckpt)
-    if command == "predict" and not Path(cfg.video).exists():
+    if "video" in cfg and not Path(cfg.video).exists():
         raise Action3dError(f"video={cfg.video}: no such file or folder")
     if command == "train":
         if cfg.model.pretrained:
@@ -87,6 +87,12 @@ def check_data(data: DictConfig, *, required: Sequence[str], optional: Sequence[
     their annotation key is set.
     """
     fmt = data.format
+    if fmt == "shards":  # a packed dataset: its index names the splits
+        _existing_dir("root", data.root, data)
+        if not Path(data.root, "index.json").is_file():
+            raise Action3dError(f"data.root={data.root}: no index.json (data.format=shards); pack a dataset "
+                                f"there first: action3d data pack data=... out={data.root}")
+        return
     if fmt in ("kinetics", "ucf101", "hmdb51", "folder"):
         _existing_dir("root", data.root, data)
     elif data.root not in (None, "") and fmt != "synthetic" and not Path(data.root).is_dir():

@@ -5,14 +5,14 @@ share it (the other ranks were given a scratch directory that stays empty).
 """
 from __future__ import annotations
 
-from typing import Any, Dict
-
 from omegaconf import DictConfig
 
 from action3d.commands import _hydra
+from action3d.commands.sweep import objective
 
 
-def run(cfg: DictConfig) -> Dict[str, Any]:
+def run(cfg: DictConfig) -> float:
+    """Train; returns the best val top-1 (what a sweeper optimises; `sweep.FAILED_VALUE` without one)."""
     from action3d.engine import distributed as dist_utils
     from action3d.engine.signals import StopRequest
     from action3d.engine.train import Trainer
@@ -31,4 +31,4 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         top1 = "n/a" if summary["best_top1"] is None else f"{100 * summary['best_top1']:.2f}%"
         print(f"action3d train {summary['status']}: best val top-1 {top1} (epoch {summary['best_epoch']}), "
               f"checkpoint {summary['checkpoint']}", flush=True)
-    return summary
+    return objective(summary)

@@ -39,6 +39,9 @@ class PredictConfig:
     video: str = MISSING                  # a video file or a folder of videos
     topk: int = 5
     json: Optional[str] = None            # also write the predictions as JSON to this file
+    window: Optional[float] = None        # seconds: score every window of one long video (a timeline)
+    stride: Optional[float] = None        # seconds between window starts (default: window)
+    timeline: Optional[str] = None        # with window: draw the per-class probabilities to this PNG
     data: DataConfig = field(default_factory=DataConfig)
     trainer: InferenceConfig = field(default_factory=InferenceConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -46,7 +49,7 @@ class PredictConfig:
 
 @dataclass
 class DataCommandConfig:
-    action: str = MISSING                 # synth | check | prepare
+    action: str = MISSING                 # synth | check | prepare | pack
     out: Optional[str] = None
     short_side: int = 128
     gop: int = 16
@@ -54,6 +57,9 @@ class DataCommandConfig:
     workers: int = 2
     min_frames: int = 0                   # check: shorter videos are reported (0: clip span)
     split: str = "all"                    # train | val | all
+    part: Optional[str] = None            # prepare: I/N, only the I-th of N deterministic parts of the videos
+    merge: bool = False                   # prepare: write the final lists from the finished parts
+    shard_mb: float = 200.0               # pack: size of each tar shard in MB (aim for more shards than GPUs x workers)
     data: DataConfig = field(default_factory=DataConfig)
 
 
@@ -65,12 +71,47 @@ class InfoConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
 
+@dataclass
+class ExportConfig:
+    """Always fp32 on the CPU: no trainer section (its device and precision could not apply)."""
+    ckpt: str = MISSING
+    format: str = MISSING                 # onnx | torchscript
+    out: str = MISSING                    # the model file; the sidecar JSON goes to OUT.json
+    data: DataConfig = field(default_factory=DataConfig)  # the sampling the sidecar records
+
+
+@dataclass
+class EmbedConfig:
+    ckpt: str = MISSING
+    video: str = MISSING                  # a video file or a folder of videos
+    out: str = MISSING                    # folder: one .npy per video and index.csv
+    window: Optional[float] = None        # seconds: one embedding per window instead of per video
+    stride: Optional[float] = None        # seconds between window starts (default: window)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: InferenceConfig = field(default_factory=InferenceConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class ExplainConfig:
+    ckpt: str = MISSING
+    video: str = MISSING                  # one video file
+    out: str = MISSING                    # the video with the Grad-CAM heat map over every frame
+    class_name: Optional[str] = None      # explain this class (default: the video's top class)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: InferenceConfig = field(default_factory=InferenceConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)  # the views that choose the top class
+
+
 SCHEMAS = {
     "train": TrainConfig,
     "eval": EvalCommandConfig,
     "predict": PredictConfig,
     "data": DataCommandConfig,
     "info": InfoConfig,
+    "export": ExportConfig,
+    "embed": EmbedConfig,
+    "explain": ExplainConfig,
 }
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 
 @dataclass
@@ -18,7 +18,7 @@ class SyntheticConfig:
 @dataclass
 class DataConfig:
     name: str = "synthetic"
-    format: str = "synthetic"             # synthetic | list | kinetics | ucf101 | hmdb51 | folder
+    format: str = "synthetic"             # synthetic | list | kinetics | ucf101 | hmdb51 | folder | shards
     root: Optional[str] = None            # video root (synthetic: cache folder, generated on first use)
     train_list: Optional[str] = None      # annotation file of the training split
     val_list: Optional[str] = None        # annotation file of the validation/test split
@@ -36,8 +36,12 @@ class DataConfig:
     flip: bool = True
     decode_short_side: Optional[int] = None  # resize inside the decoder (YUV scaling)
     decode_threads: int = 1
+    autorotate: bool = True               # apply the video's display rotation (phone videos)
     batch_size: int = 8                   # per process
-    num_workers: int = 2
+    sampler: str = "random"               # random | balanced: class-balanced, with replacement
+    shard_shuffle: int = 128              # format=shards: shuffle buffer per loader worker, in videos (0: off)
+    num_workers: Any = 2                  # loader workers per process: a number, or auto (see preset_workers)
+    preset_workers: int = 2               # auto: this many, capped by the CPUs available to each process
     pin_memory: bool = True
     persistent_workers: bool = True
     prefetch_factor: int = 2

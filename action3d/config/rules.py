@@ -7,7 +7,8 @@ words from the command line and from Python; only the key prefix differs (`model
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
+import os
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from action3d.errors import Action3dError
 
@@ -240,6 +241,87 @@ def check_synthetic(cfg: Any, prefix: str = "") -> None:
         fail(f"{prefix}size", cfg.size, "an even number >= 16")
 
 
+# --------------------------------------------------------------------------- large datasets: parts, shards
+
+def check_part(part: Any, key: str = "part") -> Optional[Tuple[int, int]]:
+    """`I/N` (1 <= I <= N): the I-th of N deterministic parts of a dataset tool's work; None: all."""
+    if part is None:
+        return None
+    text = str(part).strip()
+    fields = text.split("/")
+    if len(fields) != 2 or not all(f.strip().isdigit() for f in fields):
+        fail(key, part, "expected I/N, the I-th of N parts (e.g. part=1/8; a SLURM array: "
+                        "part=$SLURM_ARRAY_TASK_ID/8 with --array=1-8)")
+    index, count = (int(f) for f in fields)
+    if not 1 <= index <= count:
+        fail(key, part, f"expected I/N with 1 <= I <= N (here N={count})")
+    return index, count
+
+
+def check_data_command(*, action: str, part: Any, merge: bool) -> None:
+    """`data prepare part=I/N` runs one part; `merge=true` then writes the lists from all parts."""
+    if part is not None and action != "prepare":
+        fail("part", part, f"only data prepare splits its work into parts (this is data {action})")
+    if merge and action != "prepare":
+        fail("merge", merge, f"only data prepare merges parts (this is data {action})")
+    if merge and part is not None:
+        fail("merge", merge, f"merge=true writes the lists of all finished parts; give it without part={part}")
+    check_part(part)
+
+
+SHARD_ONLY_KEYS = ("train_list", "val_list", "classes_file", "annotation_dir")
+
+
+def check_shards(data: Any, prefix: str = "data.") -> None:
+    """data.format=shards: the splits and classes are the pack's; the sampler streams."""
+    if data.format != "shards":
+        return
+    for key in SHARD_ONLY_KEYS:
+        if getattr(data, key, None) not in (None, ""):
+            fail(f"{prefix}{key}", getattr(data, key), f"{prefix}format=shards reads the splits and classes "
+                 f"of the packed dataset ({prefix}root/index.json); leave it unset")
+    if getattr(data, "sampler", "random") == "balanced":
+        fail(f"{prefix}sampler", "balanced", f"{prefix}format=shards reads each shard front to back; class-balanced "
+             "draws need random access: use data.sampler=random, or train from the files")
+
+
+# --------------------------------------------------------------------------- data loader workers
+
+def check_num_workers(value: Any, key: str = "data.num_workers") -> Optional[int]:
+    """The explicit number of loader workers (>= 0), or None for `auto`."""
+    if value == "auto":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():  # a quoted number in a YAML file
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail(key, value, "expected auto or a whole number >= 0")
+    if value < 0:
+        fail(key, value, "must be >= 0 (or auto)")
+    return value
+
+
+def cpus_per_process(environ: Optional[Mapping[str, str]] = None) -> int:
+    """CPUs this process may use (its affinity mask: a container's, SLURM's or taskset's cpuset),
+    shared among the processes torchrun starts on this machine (LOCAL_WORLD_SIZE); at least 1."""
+    environ = os.environ if environ is None else environ
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks (macOS, Windows)
+        cpus = os.cpu_count() or 1
+    local = environ.get("LOCAL_WORLD_SIZE", "1")
+    return max(1, cpus // max(1, int(local) if local.isdigit() else 1))
+
+
+def resolve_num_workers(value: Any, *, preset: int, cpus_per_process: int, key: str = "data.num_workers") -> int:
+    """Loader workers for data.num_workers: an explicit number as given; `auto`: the dataset
+    preset's number (data.preset_workers), capped by the CPUs available to each process, so that
+    no process starts more workers than it has CPUs (PyTorch warns about those)."""
+    explicit = check_num_workers(value, key)
+    if explicit is not None:
+        return explicit
+    return max(0, min(int(preset), int(cpus_per_process)))
+
+
 # --------------------------------------------------------------------------- device and precision
 
 def check_device(device: str, *, cuda_available: bool, key: str = "trainer.device") -> None:
@@ -313,3 +395,18 @@ def cpu_has_native_bf16(flags: Optional[set] = None) -> bool:
 def cpu_has_native_fp16(flags: Optional[set] = None) -> bool:
     flags = cpu_flags() if flags is None else flags
     return "avx512_fp16" in flags or "amx_fp16" in flags
+
+
+# --------------------------------------------------------------------------- deploy and inspect
+
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+
+def check_windows(*, window: Any, stride: Any, timeline: Any = None) -> None:
+    """`window=`/`stride=` (seconds, > 0) of predict and embed; stride and timeline need a window."""
+    check_range("window", window, low=0.0, low_open=True)
+    check_range("stride", stride, low=0.0, low_open=True)
+    if window is None and stride is not None:
+        fail("stride", stride, "needs window=SECONDS (stride is the step between windows)")
+    if window is None and timeline is not None:
+        fail("timeline", timeline, "needs window=SECONDS (the timeline plots each window's probabilities)")

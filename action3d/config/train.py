@@ -14,6 +14,7 @@ class OptimConfig:
     weight_decay: float = 1e-4
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw
     no_decay_norm_bias: bool = True       # no weight decay on norm weights and biases
+    backbone_lr_mult: float = 1.0         # backbone (backbone.*) rate relative to the head's (cls_head.*)
 
 
 @dataclass
@@ -29,11 +30,12 @@ class SchedConfig:
 @dataclass
 class TrainerConfig:
     max_epochs: int = 12
-    precision: str = "32"                 # auto | 32 | bf16 | 16
+    precision: str = "auto"               # auto (bf16 where native, else fp32) | 32 | bf16 | 16
     seed: int = 0
     device: str = "auto"                  # auto | cpu | cuda
     val_every: int = 1
     ckpt_every: int = 0                   # also keep epoch_N.pt every k epochs (0: off)
+    ckpt_every_minutes: float = 30.0      # also write last.pt mid-epoch this often (0: off)
     resume: Optional[str] = None          # auto | PATH
     compile: bool = False
     channels_last: bool = True
@@ -42,6 +44,7 @@ class TrainerConfig:
     grad_clip: float = 0.0                # max gradient norm (0: off)
     accum_steps: int = 1
     label_smoothing: float = 0.0
+    class_weights: str = "none"           # none | auto: inverse-frequency weighted loss (imbalanced data)
     log_every: int = 10                   # steps between metrics.jsonl / TensorBoard points
     max_steps: int = 0                    # stop after this many optimiser steps (0: no limit)
     data_wait_warn: float = 0.3

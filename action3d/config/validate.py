@@ -16,29 +16,32 @@ from action3d.config.rules import check_choice, check_range, fail
 
 # key -> allowed values (checked wherever the key's section is present)
 ALLOWED: Dict[str, Sequence[Any]] = {
-    "data.format": ("synthetic", "list", "kinetics", "ucf101", "hmdb51", "folder"),
+    "data.format": ("synthetic", "list", "kinetics", "ucf101", "hmdb51", "folder", "shards"),
     "data.out_of_bound": ("loop", "repeat_last"),
     "data.train_crop": ("random_resized", "multiscale"),
+    "data.sampler": ("random", "balanced"),
     "optim.name": ("sgd", "adamw"),
     "sched.name": ("cosine", "multistep", "constant"),
     "trainer.precision": rules.PRECISIONS,
     "trainer.device": rules.DEVICES,
+    "trainer.class_weights": ("none", "auto"),
     "eval.num_crops": (1, 3, 10),
     "eval.average": ("prob", "score"),
-    "action": ("synth", "check", "prepare"),
+    "action": ("synth", "check", "prepare", "pack"),
     "split": ("train", "val", "all"),
+    "format": rules.EXPORT_FORMATS,
 }
 
 # key -> (low, high); None: open end. Integers unless the key is a float in its schema.
 RANGES: Dict[str, tuple] = {
     "data.clip_len": (1, None), "data.frame_interval": (1, None), "data.num_clips": (1, None),
     "data.crop_size": (1, None), "data.short_side": (1, None), "data.batch_size": (1, None),
-    "data.decode_threads": (1, None), "data.prefetch_factor": (1, None), "data.num_workers": (0, None),
-    "data.decode_short_side": (1, None), "data.split": (1, 3),
-    "optim.momentum": (0.0, 1.0), "optim.weight_decay": (0.0, None),
+    "data.decode_threads": (1, None), "data.prefetch_factor": (1, None), "data.preset_workers": (0, None),
+    "data.decode_short_side": (1, None), "data.split": (1, 3), "data.shard_shuffle": (0, None),
+    "optim.momentum": (0.0, 1.0), "optim.weight_decay": (0.0, None), "optim.backbone_lr_mult": (0.0, None),
     "sched.warmup_epochs": (0.0, None), "sched.gamma": (0.0, 1.0), "sched.min_lr": (0.0, None),
     "trainer.max_epochs": (1, None), "trainer.val_every": (1, None), "trainer.accum_steps": (1, None),
-    "trainer.log_every": (1, None), "trainer.ckpt_every": (0, None), "trainer.max_steps": (0, None),
+    "trainer.log_every": (1, None), "trainer.ckpt_every": (0, None), "trainer.ckpt_every_minutes": (0.0, None), "trainer.max_steps": (0, None),
     "trainer.grad_clip": (0.0, None), "trainer.precise_bn_batches": (0, None),
     "trainer.data_wait_warn": (0.0, 1.0),
     "eval.num_clips": (1, None), "eval.batch_size": (1, None), "topk": (1, None),
@@ -51,6 +54,7 @@ OPEN_RANGES: Dict[str, tuple] = {
     "sched.warmup_start_factor": ((0.0, 1.0), (True, False)),
     "trainer.label_smoothing": ((0.0, 1.0), (False, True)),
     "data.max_fail_ratio": ((0.0, 1.0), (True, False)),
+    "shard_mb": ((0.0, None), (True, False)),
 }
 
 
@@ -71,6 +75,7 @@ def _present(cfg: DictConfig, key: str) -> bool:
 
 
 def validate_data(data: DictConfig, *, in_channels: int = 3) -> None:
+    rules.check_num_workers(data.num_workers)  # auto or a number >= 0
     if data.short_side < data.crop_size:
         fail("data.short_side", data.short_side, f"must be >= data.crop_size={data.crop_size}")
     for name in ("mean", "std"):
@@ -83,6 +88,7 @@ def validate_data(data: DictConfig, *, in_channels: int = 3) -> None:
         fail("data.crop_area_range", data.crop_area_range, "needs [low, high] with 0 < low <= high <= 1")
     if data.format == "synthetic":
         rules.check_synthetic(data.synthetic, prefix="data.synthetic.")
+    rules.check_shards(data)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -102,5 +108,9 @@ def validate(cfg: DictConfig) -> None:
         validate_data(cfg.data, in_channels=cfg.model.in_channels if "model" in cfg else 3)
     if "optim" in cfg and (len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas)):
         fail("optim.betas", cfg.optim.betas, "needs two values in [0, 1)")
+    if "window" in cfg:
+        rules.check_windows(window=cfg.window, stride=cfg.stride, timeline=cfg.get("timeline"))
     if "input" in cfg:
         rules.check_ints("input", cfg.input, length=4, what=" [C,T,H,W]")
+    if _present(cfg, "part"):  # the data command
+        rules.check_data_command(action=cfg.action, part=cfg.part, merge=cfg.merge)

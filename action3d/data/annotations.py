@@ -295,6 +295,10 @@ def list_classes(data_cfg) -> List[str]:
 
 def has_split(data_cfg, split: str) -> bool:
     """Whether `data_cfg` defines `split` ("train" | "val") without reading any annotation."""
+    if data_cfg.format == "shards":  # the packed splits, listed in data.root/index.json
+        from action3d.data.shards import shard_split_exists
+
+        return shard_split_exists(data_cfg.root, split)
     if data_cfg.format in ("synthetic", "ucf101", "hmdb51"):
         return True  # the synthetic set and the official splits always have both
     if data_cfg.format == "folder":

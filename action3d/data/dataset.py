@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from action3d.data.index import as_sample_index
 from action3d.data.sampling import sample_frames
 from action3d.errors import Action3dError
 
@@ -106,19 +107,23 @@ class VideoDataset(Dataset):
                  clip_len: int = 8, frame_interval: int = 2, num_clips: int = 1, num_crops: int = 1,
                  crop_size: int = 64, out_of_bound: str = "loop", decode_short_side: Optional[int] = None,
                  decode_threads: int = 1, on_error: Optional[str] = None, max_fail_ratio: float = 0.5,
-                 root: Optional[str] = None, classes: Optional[Sequence[str]] = None, seed: int = 0):
+                 root: Optional[str] = None, classes: Optional[Sequence[str]] = None, seed: int = 0,
+                 autorotate: bool = True):
         if not samples:
             raise Action3dError(f"no videos to load (dataset root {root})")
         on_error = on_error or ("replace" if train else "mark")
         if on_error not in ("replace", "mark"):
             raise Action3dError(f"on_error={on_error} is not allowed: expected replace or mark")
-        self.samples = [(str(path), int(label)) for path, label in samples]
+        # Compact arrays, not a list of tuples: forked loader workers reading a Python list copy its
+        # pages one by one (copy-on-read); reading numpy arrays keeps them shared (action3d.data.index).
+        self.samples = as_sample_index(samples)
         self.classes = list(classes) if classes is not None else None
         self.transform, self.train, self.on_error = transform, train, on_error
         self.clip_len, self.frame_interval, self.num_clips = clip_len, frame_interval, num_clips
         self.num_views = num_clips * (1 if train else num_crops)
         self.crop_size, self.out_of_bound = crop_size, out_of_bound
         self.decode_short_side, self.decode_threads = decode_short_side, decode_threads
+        self.autorotate = autorotate  # frames upright as the video's display matrix says
         self.max_fail_ratio = max_fail_ratio
         self.root = root or os.path.commonpath([os.path.dirname(p) for p, _ in self.samples])
         self.seed = seed
@@ -183,22 +188,43 @@ class VideoDataset(Dataset):
         self.failures.record(path, reason)
         return None
 
+    def _source(self, path: str):
+        """What the decoder opens for sample `path`: the file (`ShardDataset` gives the bytes from its shard)."""
+        return path
+
     def _decode(self, path: str, rng: np.random.Generator) -> torch.Tensor:
-        """Frames of every sampled clip, `(num_clips, C, clip_len, H, W)` uint8."""
+        """Frames of every sampled clip, `(num_clips, C, clip_len, H, W)` uint8, in one decode pass.
+
+        Training draws each clip's start independently anywhere in the video (repeated sampling,
+        as PySlowFast); testing spreads the clips evenly.
+        """
         from action3d.data.decode import VideoReader
 
-        with VideoReader(path, short_side=self.decode_short_side, threads=self.decode_threads) as reader:
-            indices = sample_frames(reader.num_frames, clip_len=self.clip_len,
-                                    frame_interval=self.frame_interval, num_clips=self.num_clips,
-                                    train=self.train, rng=rng, out_of_bound=self.out_of_bound)
+        with VideoReader(self._source(path), short_side=self.decode_short_side, threads=self.decode_threads,
+                         autorotate=self.autorotate) as reader:
+            if self.train:
+                indices = np.concatenate([
+                    sample_frames(reader.num_frames, clip_len=self.clip_len, frame_interval=self.frame_interval,
+                                  num_clips=1, train=True, rng=rng, out_of_bound=self.out_of_bound)
+                    for _ in range(self.num_clips)])                     # (K, L)
+            else:
+                indices = sample_frames(reader.num_frames, clip_len=self.clip_len,
+                                        frame_interval=self.frame_interval, num_clips=self.num_clips,
+                                        train=False, out_of_bound=self.out_of_bound)
             frames = reader.read(indices.reshape(-1))  # (C, K*L, H, W)
         channels, _, height, width = frames.shape
         return frames.view(channels, self.num_clips, self.clip_len, height, width).transpose(0, 1)
 
     def _finish(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        clips = frames[0] if self.num_clips == 1 else frames      # (C,T,H,W) | (K,C,T,H,W)
-        clip = self.transform(clips, rng)                         # may add a crop dim before C
-        if clip.dim() == 6:                                       # (K, crops, C, T, H, W)
+        """(C,T,H,W), or (V,C,T,H,W) for several clips/crops. In training each of the K clips gets
+        its own crop and flip: K independent samples from one decode."""
+        if self.num_clips == 1:
+            clip = self.transform(frames[0], rng)                 # (C,T,H,W) | (crops,C,T,H,W)
+        elif self.train:
+            clip = torch.stack([self.transform(f, rng) for f in frames])   # (K, C, T, H, W)
+        else:
+            clip = self.transform(frames, rng)                    # (K,C,T,H,W) | (K,crops,C,T,H,W)
+        if clip.dim() == 6:
             clip = clip.flatten(0, 1)                             # clip-major views
         return clip.contiguous()
 
@@ -229,11 +255,12 @@ class VideoDataset(Dataset):
                 return candidate
         return int(rng.integers(len(self.samples)))
 
-    def drain_failures(self) -> List[Tuple[str, str]]:
+    def drain_failures(self, *, log_new: bool = True) -> List[Tuple[str, str]]:
         """Failures `(path, reason)` recorded by any process since the last call (one per failed
-        load, so a file that failed in two epochs appears twice). Logs each file once."""
+        load, so a file that failed in two epochs appears twice). Logs each file once, unless
+        `log_new=False` (the trainer gathers every rank's failures and rank 0 names them)."""
         records = self.failures.drain()
-        for path, reason in records:
+        for path, reason in records if log_new else ():
             if path not in self._logged:
                 self._logged.add(path)
                 log.warning("skipping unreadable video %s", reason)
@@ -267,27 +294,35 @@ def _describe(err: Exception, path: str) -> str:
 
 def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int] = None,
                   num_crops: int = 1, samples: Optional[Sequence[Tuple[str, int]]] = None,
-                  seed: int = 0) -> VideoDataset:
+                  classes: Optional[Sequence[str]] = None, seed: int = 0) -> VideoDataset:
     """The dataset of `split` ("train" | "val") that `data_cfg` describes (resolved: a synthetic
     set must have its paths, see `action3d.engine.data.resolve_data`).
 
     train: random clips and crops (else evenly spread clips, `num_crops` 1/3/10 crops).
     num_clips: clips per video (default data.num_clips). samples: load these `(path, label)`
-    instead of the annotation list (e.g. `predict` on arbitrary files, label -1).
+    instead of the annotation list (e.g. `predict` on arbitrary files, label -1), with `classes`
+    (e.g. an index resolved once per job, `action3d.engine.data.shared_index`).
+    data.format=shards: a `ShardDataset` streaming the packed split (`action3d.data.shards`).
     """
-    from action3d.data.annotations import load_split
+    from action3d.data.index import resolve_index
     from action3d.data.transforms import build_test_transform, build_train_transform
 
-    classes = None
-    if samples is None:
-        samples, classes = load_split(data_cfg, split)
+    dataset_class = VideoDataset
+    if samples is None and data_cfg.format == "shards":
+        from action3d.data.shards import ShardDataset, load_shard_split
+
+        samples, classes = load_shard_split(data_cfg.root, split)
+        dataset_class = ShardDataset
+    elif samples is None:
+        samples, classes = resolve_index(data_cfg, split)  # cached: see action3d.data.index
         if not samples:
             raise Action3dError(f"data.{split}_list of data.root={data_cfg.root}: no videos in split {split}")
     transform = build_train_transform(data_cfg) if train else build_test_transform(data_cfg, num_crops)
-    return VideoDataset(
+    return dataset_class(
         samples, transform=transform, train=train, clip_len=data_cfg.clip_len,
         frame_interval=data_cfg.frame_interval,
         num_clips=data_cfg.num_clips if num_clips is None else num_clips, num_crops=num_crops,
         crop_size=data_cfg.crop_size, out_of_bound=data_cfg.out_of_bound,
         decode_short_side=data_cfg.decode_short_side, decode_threads=data_cfg.decode_threads,
-        max_fail_ratio=data_cfg.max_fail_ratio, root=data_cfg.root, classes=classes, seed=seed)
+        max_fail_ratio=data_cfg.max_fail_ratio, root=data_cfg.root, classes=classes, seed=seed,
+        autorotate=getattr(data_cfg, "autorotate", True))  # checkpoints from before the key: on

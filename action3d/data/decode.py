@@ -11,12 +11,19 @@ tell where each read must start: seek to the last keyframe at or before the firs
 decode forward, convert only the wanted frames, and seek again instead of decoding through a
 stretch of unwanted frames. A seek that lands after the wanted frame (container indexes that
 disagree with the packets) is detected from the first packet and retried further back.
+
+Frames come out as people see them: a phone video stored sideways carries a display matrix
+(PyAV: `frame.rotation`), and the reader turns its frames upright the way players and ffmpeg's
+autorotate do, after libswscale (`autorotate=False` keeps the stored orientation). Sizes,
+crops and the frame-exact guarantee refer to the upright frames.
 """
 from __future__ import annotations
 
+import io
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -69,6 +76,62 @@ def is_nonreference_h264(data: memoryview, length_size: int) -> bool:
     return has_slice
 
 
+class Orientation(NamedTuple):
+    """How a stored frame is turned upright: transpose (swap rows and columns), then mirror
+    left-right, then upside down. These three flags express all eight orientations a display
+    matrix can describe (four rotations, each optionally mirrored)."""
+
+    transpose: bool = False
+    hflip: bool = False
+    vflip: bool = False
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of a stored width x height frame once turned upright."""
+        return (height, width) if self.transpose else (width, height)
+
+    def apply(self, frames: np.ndarray) -> np.ndarray:
+        """Upright copy of packed frames (..., H, W, C) (the array itself when nothing turns)."""
+        if self == UPRIGHT:
+            return frames
+        if self.transpose:
+            frames = frames.swapaxes(-3, -2)
+        if self.hflip:
+            frames = frames[..., ::-1, :]
+        if self.vflip:
+            frames = frames[..., ::-1, :, :]
+        return np.ascontiguousarray(frames)
+
+
+UPRIGHT = Orientation()
+
+
+def orientation_from_matrix(matrix: Sequence[int]) -> Orientation:
+    """The orientation of FFmpeg's 3x3 display matrix (AV_FRAME_DATA_DISPLAYMATRIX, row-major,
+    16.16 fixed point), as ffmpeg's autorotate applies it.
+
+    The matrix maps a stored pixel (p, q) (x right, y down) to (a*p + c*q, b*p + d*q) on screen
+    (plus a translation), with a, b, c, d = matrix[0], matrix[1], matrix[3], matrix[4]. With
+    b = c = 0 the axes stay (a < 0 mirrors x, d < 0 mirrors y); with a = d = 0 they swap
+    (x' = c*y, y' = b*x). An iPhone portrait video stores (0, 1, -1, 0): x' = -y, y' = x, a
+    quarter turn clockwise (ffprobe: "rotation of -90.00 degrees"; PyAV: frame.rotation == -90).
+    Angles that are no multiple of 90 degrees snap to the nearest one.
+    """
+    a, b, c, d = (int(matrix[i]) for i in (0, 1, 3, 4))
+    if abs(a) + abs(d) >= abs(b) + abs(c):
+        return Orientation(transpose=False, hflip=a < 0, vflip=d < 0)
+    return Orientation(transpose=True, hflip=c < 0, vflip=b < 0)
+
+
+def frame_orientation(frame: av.VideoFrame) -> Orientation:
+    """The orientation of a decoded frame's display matrix (upright when it has none). FFmpeg's
+    decoders copy the stream's matrix (MP4 `tkhd`, MKV projection) onto every frame."""
+    side_data = frame.side_data.get("DISPLAYMATRIX")
+    if side_data is None:
+        return UPRIGHT
+    matrix = np.frombuffer(bytes(side_data), dtype=np.int32)  # native-endian int32, as FFmpeg stores it
+    return orientation_from_matrix(matrix) if len(matrix) == 9 else UPRIGHT
+
+
 class DecodeError(Action3dError):
     """A video that cannot be read: missing, empty, truncated, not a video, no decodable frames."""
 
@@ -89,15 +152,31 @@ def output_size(width: int, height: int, short_side: int | None) -> tuple[int, i
     return max(1, round(width * scale)), short_side
 
 
-def open_video(path: str, threads: int) -> tuple[av.container.InputContainer, av.VideoStream]:
-    """Open `path` and return its first video stream, decoding with `threads` threads."""
-    file = Path(path)
-    if not file.is_file():
-        raise DecodeError(f"{path}: no such file")
-    if file.stat().st_size == 0:
-        raise DecodeError(f"{path}: empty file (0 bytes)")
+class MemoryVideo(io.BytesIO):
+    """A video's bytes in memory (a sample of a tar shard) and the name its errors give."""
+
+    def __init__(self, data: bytes, name: str):
+        super().__init__(data)
+        self.video_name = name
+
+
+def open_video(path: str | MemoryVideo, threads: int) -> tuple[av.container.InputContainer, av.VideoStream]:
+    """Open `path` (a file, or a `MemoryVideo`) and return its first video stream, decoding with
+    `threads` threads."""
+    if isinstance(path, MemoryVideo):
+        source, path = path, path.video_name
+        source.seek(0)
+        if not source.getbuffer().nbytes:
+            raise DecodeError(f"{path}: empty file (0 bytes)")
+    else:
+        file = Path(path)
+        if not file.is_file():
+            raise DecodeError(f"{path}: no such file")
+        if file.stat().st_size == 0:
+            raise DecodeError(f"{path}: empty file (0 bytes)")
+        source = str(path)
     try:
-        container = av.open(path, mode="r")
+        container = av.open(source, mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
         raise DecodeError(f"{path}: not a readable video file ({describe_error(error)})") from None
     if not container.streams.video:
@@ -152,23 +231,31 @@ class _StreamIndex:
 
 
 class VideoReader:
-    """Random access to the frames of one video; open once, `read` many clips.
+    """Random access to the frames of one video (a file, or a `MemoryVideo`); open once, `read` many clips.
 
     short_side: scale frames so that their shorter side has this many pixels (inside libswscale,
     on the YUV planes, together with the RGB conversion). threads: decoder threads (1 per
     data-loader worker is the right default; more helps only a single-process reader).
+    autorotate: turn frames upright as the video's display matrix says (phone videos); the
+    orientation is read once, from the first frame the reader decodes. `width` and `height`
+    are those of the frames `read` returns (upright when autorotating).
     """
 
-    def __init__(self, path: str | Path, *, short_side: int | None = None, threads: int = 1):
-        self.path = str(path)
+    def __init__(self, path: str | Path | MemoryVideo, *, short_side: int | None = None, threads: int = 1,
+                 autorotate: bool = True):
+        self._source = path  # what open_video opens again when the reader starts over
+        self.path = path.video_name if isinstance(path, MemoryVideo) else str(path)
         self._threads = threads
-        self._container, self._stream = open_video(self.path, threads)
+        # Known after the first decoded frame; `orientation` decodes one if asked before any read.
+        self._orientation: Orientation | None = None if autorotate else UPRIGHT
+        self._container, self._stream = open_video(self._source, threads)
         try:
             self._index = _StreamIndex(self._container, self._stream, self.path)
             context = self._stream.codec_context
             if not context.width or not context.height:
                 raise DecodeError(f"{self.path}: video stream has no frame size")
-            self.width, self.height = output_size(context.width, context.height, short_side)
+            # libswscale scales the stored frame; the short side is the same once it is upright
+            self._stored_size = output_size(context.width, context.height, short_side)
             self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
             self.num_frames = self._index.num_packets
             self._length_size = h264_length_size(self._stream)
@@ -186,6 +273,21 @@ class VideoReader:
 
     # -- public ---------------------------------------------------------------------------------
 
+    @property
+    def orientation(self) -> Orientation:
+        """How the stored frames are turned upright (`UPRIGHT` without autorotate)."""
+        if self._orientation is None:
+            self._orientation = self._first_frame_orientation()
+        return self._orientation
+
+    @property
+    def width(self) -> int:
+        return self.orientation.size(*self._stored_size)[0]
+
+    @property
+    def height(self) -> int:
+        return self.orientation.size(*self._stored_size)[1]
+
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         """Frames at `indices` (any order, repeats allowed) as uint8 (C, T, H, W).
 
@@ -202,7 +304,8 @@ class VideoReader:
             raise DecodeError(f"{self.path}: frame index {int(bad[0])} out of range "
                               f"0..{self.num_frames - 1}")
         unique, position = np.unique(wanted, return_inverse=True)  # sorted, and where each goes
-        frames = np.empty((len(unique), self.height, self.width, 3), dtype=np.uint8)  # (U, H, W, C)
+        stored_width, stored_height = self._stored_size
+        frames = np.empty((len(unique), stored_height, stored_width, 3), dtype=np.uint8)  # (U, H, W, C)
         try:
             if self._index.exact:
                 try:
@@ -213,6 +316,7 @@ class VideoReader:
                 self._decode_by_count(unique, frames)
         except av.error.FFmpegError as error:
             raise DecodeError(f"{self.path}: decoding failed ({describe_error(error)})") from None
+        frames = self.orientation.apply(frames)  # (U, H, W, C) upright, after libswscale
         if len(unique) != len(wanted) or np.any(unique != wanted):
             frames = frames[position.reshape(-1)]  # (T, H, W, C): requested order and repeats
         # A (C, T, H, W) view of the (T, H, W, C) frames: no transposing copy here; cropping
@@ -224,7 +328,7 @@ class VideoReader:
             self._container.close()
             self._container = None
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -237,10 +341,12 @@ class VideoReader:
 
     def _convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         """Scale (in YUV) and convert to RGB in one libswscale call, into `out` (H, W, 3)."""
+        if self._orientation is None:
+            self._orientation = frame_orientation(frame)
         # threads=1: a multi-threaded swscale context keeps a thread pool that does not survive
         # fork(), so a DataLoader worker forked after the main process decoded would hang.
-        rgb = self._reformatter.reformat(frame, width=self.width, height=self.height,
-                                         format="rgb24", threads=1)
+        width, height = self._stored_size
+        rgb = self._reformatter.reformat(frame, width=width, height=height, format="rgb24", threads=1)
         out[...] = rgb.to_ndarray()  # a view of the frame's buffer: copy it out
 
     def _decode_by_pts(self, wanted_pts: np.ndarray, out: np.ndarray) -> None:
@@ -297,8 +403,21 @@ class VideoReader:
     def _reopen(self) -> Iterator[av.Packet]:
         """Start over from the first packet, exactly like a sequential decode."""
         self._container.close()
-        self._container, self._stream = open_video(self.path, self._threads)
+        self._container, self._stream = open_video(self._source, self._threads)
         yield from self._container.demux(self._stream)
+
+    def _first_frame_orientation(self) -> Orientation:
+        """Decode the first frame for its display matrix (only when asked before any read)."""
+        if self._container is None:
+            raise DecodeError(f"{self.path}: reader is closed")
+        frames = self._frames_from_start()
+        try:
+            first = next(frames, None)
+        except av.error.FFmpegError as error:
+            raise DecodeError(f"{self.path}: decoding failed ({describe_error(error)})") from None
+        finally:
+            frames.close()
+        return UPRIGHT if first is None else frame_orientation(first)
 
     def _frames_from_start(self) -> Iterator[av.VideoFrame]:
         for packet in self._reopen():
@@ -320,18 +439,22 @@ class VideoReader:
         raise DecodeError(f"{self.path}: frame {frame} (pts {int(pts)}) could not be decoded")
 
 
-def read_all_frames(path: str | Path, *, short_side: int | None = None) -> torch.Tensor:
+def read_all_frames(path: str | Path, *, short_side: int | None = None,
+                    autorotate: bool = True) -> torch.Tensor:
     """Every frame of the video, decoded sequentially from the start, as uint8 (C, T, H, W).
 
-    The reference that `VideoReader.read` must match; also handy for short videos.
+    The reference that `VideoReader.read` must match; also handy for short videos. autorotate:
+    frames upright as the first frame's display matrix says (as `VideoReader`).
     """
     path = str(path)
     container, stream = open_video(path, threads=1)
-    reformatter, frames = VideoReformatter(), []
+    reformatter, frames, orientation = VideoReformatter(), [], UPRIGHT
     try:
         width, height = output_size(stream.codec_context.width, stream.codec_context.height,
                                     short_side)
         for frame in container.decode(stream):
+            if autorotate and not frames:
+                orientation = frame_orientation(frame)
             rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24", threads=1)
             frames.append(rgb.to_ndarray().copy())  # (H, W, 3)
     except av.error.FFmpegError as error:
@@ -341,4 +464,5 @@ def read_all_frames(path: str | Path, *, short_side: int | None = None) -> torch
         container.close()
     if not frames:
         raise DecodeError(f"{path}: no decodable frames")
-    return torch.from_numpy(np.stack(frames)).permute(3, 0, 1, 2).contiguous()  # (C, T, H, W)
+    upright = orientation.apply(np.stack(frames))  # (T, H, W, C)
+    return torch.from_numpy(upright).permute(3, 0, 1, 2).contiguous()  # (C, T, H, W)

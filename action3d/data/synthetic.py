@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -57,18 +57,17 @@ def shape_mask(kind: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return u ** 2 + (v / 0.45) ** 2 < 1  # ellipse
 
 
-def draw_shape(canvas: np.ndarray, kind: str, *, center: Tuple[float, float], radius: float,
-               angle: float, color: np.ndarray) -> None:
-    """Paint a shape (centre in pixels, radius in pixels, angle in radians, clockwise on screen)
-    onto `canvas` (H, W, 3) float, in place. Stripes across the shape (a darker second tone) turn
-    and move with it, so the inside of the shape shows motion too, not only its outline."""
-    height, width, _ = canvas.shape
+def shape_coverage(kind: str, height: int, width: int, *, center: Tuple[float, float], radius: float,
+                   angle: float) -> Optional[Tuple[slice, slice, np.ndarray, np.ndarray]]:
+    """Where a shape lies on a (height, width) frame: (rows, cols, coverage, dark) with coverage
+    and dark (h, w, 1) in [0, 1] over the box `[rows, cols]` (dark: the share of the second tone,
+    see `draw_shape`), or None when the shape is entirely outside the frame."""
     x0, y0 = center
     reach = radius * 1.5  # bounding square of the shape at any angle
     top, bottom = max(0, int(y0 - reach)), min(height, int(math.ceil(y0 + reach)) + 1)
     left, right = max(0, int(x0 - reach)), min(width, int(math.ceil(x0 + reach)) + 1)
     if top >= bottom or left >= right:
-        return  # entirely outside the frame
+        return None
     sub = (np.arange(SUPERSAMPLE) + 0.5) / SUPERSAMPLE
     ys = (np.arange(top, bottom)[:, None] + sub[None, :]).reshape(-1) - y0   # (h*s,)
     xs = (np.arange(left, right)[:, None] + sub[None, :]).reshape(-1) - x0   # (w*s,)
@@ -81,8 +80,29 @@ def draw_shape(canvas: np.ndarray, kind: str, *, center: Tuple[float, float], ra
     shape = (bottom - top, SUPERSAMPLE, right - left, SUPERSAMPLE)
     coverage = inside.reshape(shape).mean(axis=(1, 3))[..., None]
     dark = stripe.reshape(shape).mean(axis=(1, 3))[..., None]
-    patch = canvas[top:bottom, left:right]
+    return slice(top, bottom), slice(left, right), coverage, dark
+
+
+def draw_shape(canvas: np.ndarray, kind: str, *, center: Tuple[float, float], radius: float,
+               angle: float, color: np.ndarray) -> None:
+    """Paint a shape (centre in pixels, radius in pixels, angle in radians, clockwise on screen)
+    onto `canvas` (H, W, 3) float, in place. Stripes across the shape (a darker second tone) turn
+    and move with it, so the inside of the shape shows motion too, not only its outline."""
+    height, width, _ = canvas.shape
+    found = shape_coverage(kind, height, width, center=center, radius=radius, angle=angle)
+    if found is None:
+        return  # entirely outside the frame
+    rows, cols, coverage, dark = found
+    patch = canvas[rows, cols]
     patch += coverage * (color - patch) - dark * 0.45 * color
+
+
+def paint_mask(mask: np.ndarray, kind: str, *, center: Tuple[float, float], radius: float, angle: float) -> None:
+    """Mark the pixels of `mask` (H, W) bool that a shape covers at least half of, in place."""
+    found = shape_coverage(kind, *mask.shape, center=center, radius=radius, angle=angle)
+    if found is not None:
+        rows, cols, coverage, _ = found
+        mask[rows, cols] |= coverage[..., 0] >= 0.5
 
 
 def textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -141,15 +161,26 @@ def motion_path(name: str, rng: np.random.Generator, *, num_frames: int, size: i
     return center, growth if name == "grow" else growth[::-1].copy(), angle
 
 
-def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: int) -> np.ndarray:
+def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: int, with_masks: bool = False
+                 ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """uint8 (T, size, size, 3) RGB frames of one video of class `name`: 2 to 4 shapes that all
     move the class's way (each with its own shape, colour, size, speed and start), over a
-    textured background with static distractor shapes."""
+    textured background with static distractor shapes.
+
+    with_masks: also return where the shapes are, `(frames, movers, distractors)`, both masks
+    (T, size, size) bool (pixels a shape covers at least half of; a distractor hidden behind a
+    mover is not marked). The frames are the same either way: the masks draw no random numbers.
+    """
     background = textured_background(rng, size)
+    distractors = []
     for _ in range(int(rng.integers(0, 3))):  # static distractors: only motion tells the movers apart
-        draw_shape(background, SHAPES[int(rng.integers(len(SHAPES)))],
-                   center=tuple(rng.uniform(0, size, size=2)), radius=rng.uniform(4, 8) * size / 64,
-                   angle=rng.uniform(0, 2 * math.pi), color=contrasting_color(rng, background, 120))
+        kind = SHAPES[int(rng.integers(len(SHAPES)))]
+        center = tuple(rng.uniform(0, size, size=2))
+        radius = rng.uniform(4, 8) * size / 64
+        angle = rng.uniform(0, 2 * math.pi)
+        draw_shape(background, kind, center=center, radius=radius, angle=angle,
+                   color=contrasting_color(rng, background, 120))
+        distractors.append(dict(kind=kind, center=center, radius=radius, angle=angle))
     movers = []
     for _ in range(int(rng.integers(2, 5))):
         kind = SHAPES[int(rng.integers(len(SHAPES)))]
@@ -162,7 +193,22 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
                        angle=float(angles[i]), color=color)
         canvas += rng.normal(0, 3, size=canvas.shape)  # sensor noise, different in every frame
         frames[i] = np.clip(canvas, 0, 255).round().astype(np.uint8)
-    return frames
+    if not with_masks:
+        return frames
+    return frames, *_masks(movers, distractors, num_frames=num_frames, size=size)
+
+
+def _masks(movers: List[tuple], distractors: List[dict], *, num_frames: int, size: int
+           ) -> Tuple[np.ndarray, np.ndarray]:
+    """(movers, distractors) masks (T, size, size) bool of `render_video`'s shapes."""
+    still = np.zeros((size, size), dtype=bool)
+    for shape in distractors:
+        paint_mask(still, shape["kind"], center=shape["center"], radius=shape["radius"], angle=shape["angle"])
+    moving = np.zeros((num_frames, size, size), dtype=bool)
+    for i in range(num_frames):
+        for kind, _, centers, radii, angles in movers:
+            paint_mask(moving[i], kind, center=tuple(centers[i]), radius=float(radii[i]), angle=float(angles[i]))
+    return moving, still[None] & ~moving
 
 
 # --------------------------------------------------------------------------- the dataset
@@ -176,6 +222,25 @@ def write_mp4(path: Path, frames: np.ndarray) -> None:
     with VideoEncoder(path, width=width, height=height, fps=FPS, threads=1) as encoder:
         for frame in frames:
             encoder.write(frame)
+
+
+def write_sequence(path: str | Path, names: Sequence[str], *, clips_per_class: int, num_frames: int = 16,
+                   size: int = 64, seed: int = 0) -> List[Tuple[str, float, float]]:
+    """A longer video for timelines: for each class in `names` in turn, `clips_per_class` synthetic
+    videos of it back to back (new shapes at each cut). Returns the truth, (class, start s, end s)."""
+    from action3d.data.video_writer import VideoEncoder
+
+    truth, start = [], 0.0
+    with VideoEncoder(path, width=size, height=size, fps=FPS, threads=1) as encoder:
+        for label, name in enumerate(names):
+            for number in range(clips_per_class):
+                rng = np.random.default_rng([seed, 2, label, number])   # stream 2: neither train (0) nor val (1)
+                for frame in render_video(name, rng, num_frames=num_frames, size=size):
+                    encoder.write(frame)
+            end = start + clips_per_class * num_frames / FPS
+            truth.append((name, start, end))
+            start = end
+    return truth
 
 
 def _video_plan(cfg: SyntheticConfig) -> Iterator[Tuple[str, str, int, int]]:

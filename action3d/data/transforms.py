@@ -8,6 +8,8 @@ Multi-view crops (`ThreeCrop`, `TenCrop`) add a view dimension just before C: `(
 `(V,C,T,H,W)`, and `(K,C,T,H,W)` becomes `(K,V,C,T,H,W)`.
 
 `normalize` (float conversion and mean/std) runs on the training device, not in the workers.
+Resizing is torch's antialiased bilinear `interpolate`, the same call (and, for uint8 on a CPU,
+the same pixels) as torchvision's `resize(antialias=True)`, without importing torchvision.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as F
+from torch.nn import functional as F
 
 from action3d.errors import Action3dError
 
@@ -26,11 +28,46 @@ Transform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
 
 # --------------------------------------------------------------------------- functional core
 
+def resize(clip: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of `(..., H, W)` to `size` (height, width), any leading dims.
+
+    uint8 on a CPU goes through torch's native uint8 kernel: the pixels of torchvision's
+    `resize(antialias=True)` exactly (torchvision makes this very call). Elsewhere (uint8 on
+    CUDA, which has no uint8 kernel) it computes in float and rounds: at most 1 level from
+    torchvision, 0.2 on average (tests/test_transforms.py). Float clips stay float.
+    """
+    height, width = clip.shape[-2:]
+    if (height, width) == tuple(size):
+        return clip
+    # (N, C', H, W) as torchvision reshapes it: every plane is resized alike, so which leading
+    # dim counts as the channel does not matter (the decoder's permuted views are fine too)
+    planes = clip.reshape(-1, clip.shape[-3] if clip.dim() > 2 else 1, height, width)
+    via_float = clip.dtype == torch.uint8 and not has_uint8_resize(clip.device)
+    out = F.interpolate(planes.float() if via_float else planes, size=list(size), mode="bilinear",
+                        align_corners=False, antialias=True)
+    if via_float:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out.reshape(*clip.shape[:-2], *size)
+
+
+def has_uint8_resize(device: torch.device) -> bool:
+    """Whether torch has an antialiased bilinear uint8 kernel there (CPU only)."""
+    return device.type == "cpu"
+
+
+def short_side_size(height: int, width: int, size: int) -> Tuple[int, int]:
+    """(height, width) with the short side `size` and the long side scaled and truncated, as
+    torchvision's `resize(clip, [size])` computes it."""
+    if width <= height:
+        return int(size * height / width), size
+    return size, int(size * width / height)
+
+
 def resize_short_side(clip: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so that min(H, W) == size, keeping the aspect ratio (antialiased bilinear)."""
     if min(clip.shape[-2:]) == size:
         return clip
-    return F.resize(clip, [size], antialias=True)
+    return resize(clip, short_side_size(*clip.shape[-2:], size))
 
 
 def crop(clip: torch.Tensor, box: Box) -> torch.Tensor:
@@ -40,10 +77,7 @@ def crop(clip: torch.Tensor, box: Box) -> torch.Tensor:
 
 def resized_crop(clip: torch.Tensor, box: Box, size: int) -> torch.Tensor:
     """Cut `box` out of every frame and resize it to `size` x `size`."""
-    patch = crop(clip, box)
-    if patch.shape[-2:] == (size, size):
-        return patch
-    return F.resize(patch, [size, size], antialias=True)
+    return resize(crop(clip, box), (size, size))
 
 
 def hflip(clip: torch.Tensor) -> torch.Tensor:

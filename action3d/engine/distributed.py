@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -22,6 +22,14 @@ class DistEnv:
     world_size: int
     local_rank: int
     device: torch.device
+    # A gloo group for small CPU-side agreements (stop flag, checkpoint timing) that must not wait
+    # for the device; None: the default group is gloo already (or there is no group).
+    control_group: Optional[Any] = None
+
+    @classmethod
+    def single(cls, device: torch.device) -> "DistEnv":
+        """One process, no process group."""
+        return cls(rank=0, world_size=1, local_rank=0, device=device)
 
     @property
     def is_main(self) -> bool:
@@ -48,10 +56,13 @@ def init_distributed(device_preference: str = "auto") -> DistEnv:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_preference, local_rank)
+    control = None
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
-    return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+        if backend == "nccl":
+            control = dist.new_group(backend="gloo")
+    return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=device, control_group=control)
 
 
 def cleanup() -> None:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from action3d.data.dataset import build_dataset
 from action3d.engine import distributed as dist_utils
-from action3d.engine.data import device_batch, shard_loader
+from action3d.engine.data import device_batch, shard_loader, shared_index
 from action3d.engine.inference import TrainedModel, score_views
 from action3d.engine.precision import autocast
 from action3d.engine.report import compute_metrics
@@ -38,19 +38,22 @@ class EvalResult:
 
 def evaluate(trained: TrainedModel, data_cfg: DictConfig, *, split: str = "val", num_clips: int = 1,
              num_crops: int = 1, average: str = "prob", batch_size: int = 4, precision: str = "32",
-             env: Optional[dist_utils.DistEnv] = None, progress: bool = True) -> Optional[EvalResult]:
+             channels_last: bool = True, env: Optional[dist_utils.DistEnv] = None,
+             progress: bool = True) -> Optional[EvalResult]:
     """Score every video of `split` of the resolved `data_cfg` (see `engine.data.resolve_data`).
 
     Returns the result on rank 0 and None on the other ranks (they only contribute scores).
-    precision: a resolved precision (32 | bf16 | 16) for autocast.
+    precision: a resolved precision (32 | bf16 | 16) for autocast. channels_last: the layout the
+    views run in (as the model was loaded).
     """
-    env = env or dist_utils.DistEnv(0, 1, 0, next(trained.model.parameters()).device)
-    dataset = build_dataset(data_cfg, split, train=False, num_clips=num_clips, num_crops=num_crops)
+    env = env or dist_utils.DistEnv.single(next(trained.model.parameters()).device)
+    dataset = build_dataset(data_cfg, split, train=False, num_clips=num_clips, num_crops=num_crops,
+                            **shared_index(data_cfg, split, env))  # resolved by rank 0 only
     if list(dataset.classes) != trained.classes:
         log.warning("the dataset's class list differs from the checkpoint's; labels are read by index")
     start = time.perf_counter()
     rows = _score_shard(trained.model, dataset, data_cfg, env, batch_size=batch_size, average=average,
-                        precision=precision, progress=progress)
+                        precision=precision, channels_last=channels_last, progress=progress)
     failures = dataset.drain_failures()
     gathered = dist_utils.all_gather_objects((rows, failures))
     seconds = time.perf_counter() - start
@@ -78,7 +81,7 @@ def evaluate(trained: TrainedModel, data_cfg: DictConfig, *, split: str = "val",
 
 @torch.no_grad()
 def _score_shard(model, dataset, data_cfg, env, *, batch_size: int, average: str, precision: str,
-                 progress: bool) -> List[Dict[str, Any]]:
+                 channels_last: bool, progress: bool) -> List[Dict[str, Any]]:
     loader = shard_loader(dataset, data_cfg, env, batch_size=batch_size)
     rows: List[Dict[str, Any]] = []
     bar = tqdm(total=len(loader.sampler), unit="video", desc="eval", disable=not (env.is_main and progress),
@@ -89,7 +92,7 @@ def _score_shard(model, dataset, data_cfg, env, *, batch_size: int, average: str
         ok = labels >= 0
         if ok.any():
             with autocast(precision, env.device):
-                scores, view_logits = score_views(model, x[ok], average)
+                scores, view_logits = score_views(model, x[ok], average, channels_last=channels_last)
             view_preds = view_logits.argmax(dim=-1)                                    # (n, V)
         for j, (index, label) in enumerate(zip(indices, labels.tolist())):
             if label < 0:

@@ -8,8 +8,10 @@ names one of them:
     ACTION3D_FAULT=ckpt_write/last.pt:2         SIGKILL while writing last.pt for the 2nd time
     ACTION3D_FAULT=enospc:ckpt_write/last.pt:2  raise OSError(ENOSPC) there instead
 
-The value is `[ACTION:]POINT:N` with ACTION `kill` (default) or `enospc` and N the 1-based
-occurrence counted in this process. A point may carry a detail after a slash (the checkpoint
+The value is `[ACTION:]POINT:N[@RANK]` with ACTION `kill` (default) or `enospc`, N the 1-based
+occurrence counted in this process and RANK (optional) the only torchrun rank it applies to.
+Under torchrun it fires in the first attempt only (TORCHELASTIC_RESTART_COUNT=0), so an elastic
+restart runs to the end. A point may carry a detail after a slash (the checkpoint
 file name); `ckpt_write` then matches every file and `ckpt_write/best.pt` only best.pt. The
 variable is read once at import: when it is unset, `maybe_fault` returns at its first line.
 """
@@ -38,10 +40,14 @@ class Fault(NamedTuple):
     action: str
     point: str
     occurrence: int
+    rank: Optional[int] = None
 
 
 def parse(spec: str) -> Fault:
-    """`[ACTION:]POINT:N` -> Fault; a malformed value is an error, never silently ignored."""
+    """`[ACTION:]POINT:N[@RANK]` -> Fault; a malformed value is an error, never silently ignored."""
+    spec, _, rank = spec.strip().partition("@")
+    if rank and not rank.isdigit():
+        raise Action3dError(f"{ENV_VAR}={spec}@{rank}: the rank after @ must be a number")
     fields = spec.strip().split(":")
     action = fields.pop(0) if len(fields) == 3 else "kill"
     if len(fields) != 2 or action not in ACTIONS or not fields[1].isdigit() or int(fields[1]) < 1:
@@ -50,13 +56,17 @@ def parse(spec: str) -> Fault:
     point = fields[0]
     if point.split("/", 1)[0] not in POINTS:
         raise Action3dError(f"{ENV_VAR}={spec}: unknown point {point!r}; expected one of {', '.join(POINTS)}")
-    return Fault(action, point, int(fields[1]))
+    return Fault(action, point, int(fields[1]), int(rank) if rank else None)
 
 
 def configure(spec: Optional[str]) -> None:
     """Arm (or with None disarm) a fault in this process and restart the occurrence counts."""
     global _fault
     _fault = parse(spec) if spec else None
+    first_attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+    if _fault is not None and (not first_attempt or (_fault.rank is not None
+                                                     and _fault.rank != int(os.environ.get("RANK", "0")))):
+        _fault = None
     _counts.clear()
 
 

@@ -39,18 +39,19 @@ def load_trained_model(path: str, device: torch.device, *, channels_last: bool =
     return TrainedModel(model=model, config=config, classes=classes, path=str(path))
 
 
-def score_views(model: nn.Module, x: torch.Tensor, average: str) -> tuple[torch.Tensor, torch.Tensor]:
+def score_views(model: nn.Module, x: torch.Tensor, average: str, *,
+                channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """x: (N, C, T, H, W) or (N, V, C, T, H, W) float -> (video scores (N, K), view logits (N, V, K)).
 
     average='prob' averages the softmax of the views (the video scores are probabilities);
-    'score' averages the logits.
+    'score' averages the logits. channels_last: run the views in channels_last_3d layout.
     """
     if x.dim() == 5:
         x = x.unsqueeze(1)
     n, v = x.shape[:2]
     views = x.flatten(0, 1)                                              # (N*V, C, T, H, W)
-    if views.is_contiguous(memory_format=torch.channels_last_3d) is False:
-        views = views.contiguous(memory_format=torch.channels_last_3d)
+    layout = torch.channels_last_3d if channels_last else torch.contiguous_format
+    views = views.contiguous(memory_format=layout)
     logits = model(views).float().view(n, v, -1)                          # (N, V, K)
     if average == "prob":
         return logits.softmax(dim=-1).mean(dim=1), logits

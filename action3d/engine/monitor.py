@@ -1,4 +1,5 @@
-"""What the user sees of a run: TensorBoard scalars, metrics.jsonl, speed and data-wait meters.
+"""What the user sees of a run: TensorBoard scalars and hparams, metrics.jsonl, speed and
+data-wait meters.
 
 Only rank 0 creates a `RunLog` that writes; other ranks get one with `enabled=False`.
 """
@@ -6,8 +7,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any
+
+HParam = bool | int | float | str
 
 
 class RunLog:
@@ -21,12 +25,26 @@ class RunLog:
             self.writer = SummaryWriter(log_dir=str(run_dir / "tb"))
             self.jsonl = open(run_dir / "metrics.jsonl", "a", buffering=1)
 
-    def scalars(self, step: int, values: Dict[str, float]) -> None:
+    def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
             return
         for key, value in values.items():
             self.writer.add_scalar(key, value, step)
         self.jsonl.write(json.dumps({"step": step, "time": round(time.time(), 3), **values}) + "\n")
+
+    def hparams(self, params: dict[str, HParam], metrics: dict[str, float], step: int) -> None:
+        """TensorBoard's HParams view: this run's parameters and final metrics, written once at
+        the end of a run into its tb/ events, so a sweep folder opened in TensorBoard lists one
+        row per run (the view reads each metric from the run's scalar of the same name)."""
+        if not self.enabled:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        writer = self.writer._get_file_writer()
+        for summary in hparams(params, metrics):  # experiment, session start, session end
+            writer.add_summary(summary)
+        for key, value in metrics.items():
+            self.writer.add_scalar(key, value, step)
 
     def flush(self) -> None:
         if self.enabled:
@@ -38,6 +56,20 @@ class RunLog:
             self.writer.close()
             self.jsonl.close()
             self.enabled = False
+
+
+def run_hparams(cfg: Any, overrides: Sequence[str]) -> dict[str, HParam]:
+    """The run's command-line overrides as TensorBoard hparams (`key -> value`): a sweep's swept
+    keys among them. A value comes typed from the composed config (`optim.lr` a number); a
+    group choice (`model=r3d_18`), a list or a null is shown as its text."""
+    from omegaconf import OmegaConf
+
+    params: dict[str, HParam] = {}
+    for override in overrides:
+        key, _, text = override.lstrip("+~").partition("=")
+        value = OmegaConf.select(cfg, key, default=None) if "/" not in key else None
+        params[key] = value if isinstance(value, (bool, int, float, str)) else text
+    return params
 
 
 class StepTimer:
@@ -77,7 +109,7 @@ class StepTimer:
         return self.wait / total if total > 0 else 0.0
 
 
-def data_wait_advice(share: float, threshold: float, num_workers: int) -> Optional[str]:
+def data_wait_advice(share: float, threshold: float, num_workers: int) -> str | None:
     if share <= threshold:
         return None
     return (f"the model waited for data {share:.0%} of the time this epoch: raise data.num_workers "

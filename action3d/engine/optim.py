@@ -1,4 +1,5 @@
-"""Optimiser and a per-step learning-rate schedule (linear warm-up, then cosine or multi-step).
+"""Optimiser (parameter groups: weight decay, backbone/head learning rates) and a per-step
+learning-rate schedule (linear warm-up, then cosine or multi-step).
 
 The schedule is a function of the optimiser step, not the epoch, so that a run resumed from a
 mid-epoch checkpoint continues on exactly the same curve.
@@ -6,17 +7,17 @@ mid-epoch checkpoint continues on exactly the same curve.
 from __future__ import annotations
 
 import math
-from typing import List
 
 import torch
 from torch import nn
 
 from action3d.config import OptimConfig, SchedConfig
+from action3d.errors import Action3dError
 
 _NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
-def param_groups(model: nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> List[dict]:
+def param_groups(model: nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> list[dict]:
     """Two groups: decayed weights, and (optionally) norm parameters and biases without decay."""
     if not no_decay_norm_bias:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
@@ -29,8 +30,31 @@ def param_groups(model: nn.Module, weight_decay: float, no_decay_norm_bias: bool
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def split_backbone(groups: list[dict], model: nn.Module, *, lr: float, backbone_lr_mult: float) -> list[dict]:
+    """Each group split into the head's parameters (`cls_head.*`, learning rate `lr`) and the
+    backbone's (`backbone.*` and anything else, `lr * backbone_lr_mult`), head groups first (the
+    logged `train/lr` is group 0's). The schedule multiplies every group's initial rate by the
+    same factor, so the ratio holds all run long. A multiplier of 1 keeps the groups as they are
+    (the optimiser state of earlier checkpoints still fits)."""
+    if backbone_lr_mult == 1.0:
+        return groups
+    head = getattr(model, "cls_head", None)
+    if not isinstance(head, nn.Module):
+        raise Action3dError(f"optim.backbone_lr_mult={backbone_lr_mult:g} needs a recognizer with a cls_head "
+                            f"(got {type(model).__name__}); leave it at 1.0")
+    head_ids = {id(p) for p in head.parameters()}
+    heads, backbones = [], []
+    for group in groups:
+        mine = [p for p in group["params"] if id(p) in head_ids]
+        rest = [p for p in group["params"] if id(p) not in head_ids]
+        heads.append({**group, "params": mine, "lr": lr})
+        backbones.append({**group, "params": rest, "lr": lr * backbone_lr_mult})
+    return [g for g in heads + backbones if g["params"]]
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     groups = param_groups(model, cfg.weight_decay, cfg.no_decay_norm_bias)
+    groups = split_backbone(groups, model, lr=cfg.lr, backbone_lr_mult=cfg.backbone_lr_mult)
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))

@@ -18,6 +18,11 @@ import torch.distributed as dist
 from torch import nn
 
 
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether any layer keeps running statistics (a GroupNorm model has none to recompute)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 @torch.no_grad()
 def recompute_bn_stats(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     """Average the BN statistics of `model` over `batches` (normalised inputs); returns the count."""

@@ -1,8 +1,9 @@
 """The Trainer: the training loop, readable top to bottom.
 
 setup (seed, precision) -> data -> model -> optimiser/schedule -> resume ->
-for each epoch: train steps (normalise on device, autocast, backward, step) -> validate ->
-checkpoint (last.pt, best.pt, epoch_N.pt) -> summary.json.
+for each epoch: micro-batches (normalise on device, autocast, backward; an optimiser step every
+`accum_steps`) -> [timed last.pt] -> precise BN + validation when due -> checkpoints
+(best.pt, epoch_N.pt, last.pt) -> summary.json.
 
 A library class: it gets the run directory and the seed as arguments (the command passes
 `cfg.trainer.seed`; nothing here reads it), raises `Action3dError` and never exits. Single
@@ -13,11 +14,12 @@ process and torchrun run the same code; only rank 0 writes files and draws progr
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +30,14 @@ from tqdm import tqdm
 from action3d.config import rules
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from action3d.engine.control import ControlFlags, LossMeter
 from action3d.engine.data import build_train_val, device_batch, train_loader
 from action3d.engine.faults import maybe_fault
-from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice
+from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice, run_hparams
 from action3d.engine.optim import build_optimizer, build_scheduler
-from action3d.engine.precise_bn import recompute_bn_stats
+from action3d.engine.precise_bn import has_batch_norm, recompute_bn_stats
 from action3d.engine.precision import autocast, grad_scaler, precision_warning, resolve_precision
+from action3d.engine.sampler import inverse_frequency_weights
 from action3d.engine.signals import StopRequest
 from action3d.engine.validate import validate
 from action3d.errors import Action3dError
@@ -57,7 +61,8 @@ class Trainer:
                  env: Optional[dist_utils.DistEnv] = None, stop: Optional[StopRequest] = None,
                  overrides: Sequence[str] = ()):
         self.cfg, self.seed, self.overrides = cfg, seed, list(overrides)
-        self.env = env or dist_utils.DistEnv(0, 1, 0, dist_utils.pick_device(cfg.trainer.device))
+        self.env = env or dist_utils.DistEnv.single(dist_utils.pick_device(cfg.trainer.device))
+        rules.check_sync_bn(cfg.trainer.sync_bn, device_type=self.env.device.type)  # before anything is written
         self.stop = stop or StopRequest()
         self.device = self.env.device
         self.run_dir = Path(run_dir)
@@ -69,7 +74,18 @@ class Trainer:
 
         self.train_set, self.val_set, self.classes, self.data_cfg = build_train_val(cfg.data, self.env, seed=seed)
         self.loader = train_loader(self.train_set, self.data_cfg, self.env, seed=seed)
-        self.steps_per_epoch = max(1, len(self.loader) // cfg.trainer.accum_steps)
+        # Whole accumulation groups only: leftover micro-batches would leak their gradients into
+        # the next epoch's first step (and a resume at the epoch boundary would differ).
+        self.steps_per_epoch = len(self.loader) // cfg.trainer.accum_steps
+        if self.steps_per_epoch < 1:
+            raise Action3dError(f"trainer.accum_steps={cfg.trainer.accum_steps} is more than the {len(self.loader)} "
+                                f"batches of an epoch (data.batch_size={self.data_cfg.batch_size}, "
+                                f"{len(self.train_set)} training videos); lower it")
+        self.batches_per_epoch = self.steps_per_epoch * cfg.trainer.accum_steps
+        # trainer.class_weights=auto: the loss weighs each class by its inverse training frequency
+        self.class_weight = (inverse_frequency_weights([label for _, label in self.train_set.samples],
+                                                       len(self.classes)).to(self.device)
+                             if cfg.trainer.class_weights == "auto" else None)
 
         self.model_cfg = self._model_config()
         self.model = self._build_model()
@@ -81,7 +97,10 @@ class Trainer:
 
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
         self.best_top1, self.best_epoch = -1.0, -1
-        self.failed_files: set = set()
+        self.failed_files: set = set()       # unreadable training videos (summary.json)
+        self.failed_val_files: set = set()
+        self.losses = LossMeter(self.device)
+        self.flags = ControlFlags(every_minutes=cfg.trainer.ckpt_every_minutes, group=self.env.control_group)
         self.log = RunLog(self.run_dir, enabled=self.env.is_main)
         if self.env.is_main:
             log.info("precision: %s", precision_why)
@@ -102,7 +121,6 @@ class Trainer:
         return model_cfg
 
     def _build_model(self) -> nn.Module:
-        rules.check_sync_bn(self.cfg.trainer.sync_bn, device_type=self.device.type)
         model = build_model(self.model_cfg)
         if self.cfg.trainer.sync_bn and self.env.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -135,86 +153,133 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.batch_in_epoch = state["epoch"], state["step"], state["batch_in_epoch"]
         self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
-        set_rng_state(state["rng"])
+        set_rng_state(self._own_rng_state(state, path))
         if self.env.is_main:
             log.info("resumed from %s: epoch %d, step %d (batch %d of the epoch)", path, self.epoch,
                      self.step, self.batch_in_epoch)
 
+    def _own_rng_state(self, state: Dict[str, Any], path: Path) -> Dict[str, Any]:
+        """This rank's RNG states from the checkpoint (each rank draws its own dropout masks)."""
+        per_rank = state.get("rng_per_rank") or [state["rng"]]
+        if len(per_rank) == self.env.world_size:
+            return per_rank[self.env.rank]
+        if self.env.is_main:
+            log.warning("%s was written by %d processes and this run has %d: every rank continues from rank 0's "
+                        "random state (the run is no longer bit-identical to an uninterrupted one)",
+                        path, len(per_rank), self.env.world_size)
+        return per_rank[0]
+
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> Dict[str, Any]:
-        max_epochs = self.cfg.trainer.max_epochs
         if self.env.is_main:
             self._write_run_info()
             log.info("run directory: %s", self.run_dir)
         status = "finished"
-        while self.epoch < max_epochs:
+        while self.epoch < self.cfg.trainer.max_epochs:
             status = self.train_epoch()
-            if status != "epoch_done":
+            if status == "stopped":
+                break
+            if status == "max_steps":
+                self._validate_on_a_copy()
                 break
             self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-            self._precise_bn()
             metrics = self._maybe_validate()
             self._save_epoch_checkpoints(metrics)
-            status = "max_steps" if self._max_steps_reached() else "finished"
-            if status == "max_steps":
+            if self._max_steps_reached():
+                status = "max_steps"
                 break
+            status = "finished"
+        self.flags.drain()
         return self._finish(status)
 
     def train_epoch(self) -> str:
-        cfg, env = self.cfg, self.env
+        """The rest of this epoch's micro-batches: 'epoch_done', 'stopped' or 'max_steps'."""
+        cfg, env = self.cfg.trainer, self.env
         self.loader.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * self.loader.batch_size)
         self.ddp_model.train()
-        timer, loss_sum, loss_count = StepTimer(), 0.0, 0
-        bar = tqdm(total=len(self.loader) + self.batch_in_epoch, initial=self.batch_in_epoch,
-                   desc=f"epoch {self.epoch + 1}/{cfg.trainer.max_epochs}", disable=not env.is_main,
+        timer = StepTimer()
+        bar = tqdm(total=self.batches_per_epoch, initial=self.batch_in_epoch,
+                   desc=f"epoch {self.epoch + 1}/{cfg.max_epochs}", disable=not env.is_main,
                    dynamic_ncols=True, mininterval=1.0, leave=False)
+        status = "epoch_done"
+        for batch in self._batches(bar):
+            if batch is None:
+                status = "stopped"
+                break
+            timer.waited()
+            self.train_step(batch)
+            timer.stepped(batch[0].shape[0] * env.world_size)
+            bar.update(1)
+            if self.batch_in_epoch % cfg.accum_steps:
+                continue
+            if self.step % cfg.log_every == 0:  # the only regular host sync: loss, finiteness
+                self._log_train(timer, bar)
+            if self._max_steps_reached():
+                status = "max_steps"
+                break
+        bar.close()
+        if status == "epoch_done":
+            self._end_of_epoch_report(timer)
+        return status
+
+    def _batches(self, bar: tqdm):
+        """This epoch's remaining micro-batches; None when a stop was agreed (at a step boundary).
+
+        At each optimiser-step boundary the ranks exchange their stop flags and rank 0's
+        checkpoint clock without blocking; a timed `last.pt` is written there.
+        """
         batches = iter(self.loader)
-        while True:
-            if self._should_stop():
-                bar.close()
-                return "stopped"
+        while self.batch_in_epoch < self.batches_per_epoch:
+            if self.batch_in_epoch % self.cfg.trainer.accum_steps == 0:
+                stop, checkpoint_due = self.flags.exchange(self.stop.requested)
+                if stop:
+                    yield None
+                    return
+                if checkpoint_due:
+                    self._save_last("timed")
             try:
                 batch = next(batches)
             except StopIteration:
-                break
+                return
             except Exception:
                 if self.stop.requested:  # workers were interrupted by the same signal
-                    bar.close()
-                    return "stopped"
+                    yield None
+                    return
                 raise
-            timer.waited()
-            loss = self.train_step(batch)
-            timer.stepped(batch[0].shape[0] * env.world_size)
-            loss_sum, loss_count = loss_sum + loss, loss_count + 1
-            bar.update(1)
-            if self.batch_in_epoch % cfg.trainer.accum_steps == 0 and self.step % cfg.trainer.log_every == 0:
-                self._log_train(loss_sum / loss_count, timer, bar)
-                loss_sum, loss_count = 0.0, 0
-            if self._max_steps_reached():
-                bar.close()
-                return "max_steps"
-        bar.close()
-        self._end_of_epoch_report(timer)
-        return "epoch_done"
+            yield batch
 
-    def train_step(self, batch) -> float:
-        """One micro-batch: forward, backward; an optimiser step every `accum_steps` micro-batches."""
+    def train_step(self, batch) -> None:
+        """One micro-batch: forward, backward; an optimiser step every `accum_steps` micro-batches.
+
+        No host sync here: the loss stays on the device (`LossMeter`) until the next log point.
+        """
         cfg = self.cfg.trainer
-        clips, labels = device_batch(batch, self.data_cfg, self.device, channels_last=cfg.channels_last)
+        clips, labels = self._device_clips(batch)
         self.batch_in_epoch += 1
         boundary = self.batch_in_epoch % cfg.accum_steps == 0
         sync = nullcontext() if boundary or not self.env.distributed else self.ddp_model.no_sync()
         with sync:
             with autocast(self.precision, self.device):
-                logits = self.ddp_model(clips)                                  # (N, num_classes)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
-            self._check_finite(loss)
+                logits = self.ddp_model(clips)                                  # (N*K, num_classes)
+                loss = F.cross_entropy(logits.float(), labels, weight=self.class_weight,
+                                       label_smoothing=cfg.label_smoothing)
+            self.losses.record(loss, self.step + 1)
             self.scaler.scale(loss / cfg.accum_steps).backward()
         maybe_fault("train_step")
         if boundary:
             self._optimizer_step()
-        return loss.item()
+
+    def _device_clips(self, batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Normalised clips (N*K, C, T, H, W) and labels: K clips of a video (data.num_clips) are
+        K samples with the video's label."""
+        clips, labels = device_batch(batch, self.data_cfg, self.device, channels_last=False)
+        if clips.dim() == 6:                                                    # (N, K, C, T, H, W)
+            k = clips.shape[1]
+            clips, labels = clips.flatten(0, 1), labels.repeat_interleave(k)
+        if self.cfg.trainer.channels_last:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
+        return clips, labels
 
     def _optimizer_step(self) -> None:
         if self.cfg.trainer.grad_clip > 0:
@@ -226,25 +291,18 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
 
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        bad = dist_utils.any_rank(not torch.isfinite(loss).item(), self.device)
-        if bad:
-            last = self.run_dir / "last.pt"
-            kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
-            raise Action3dError(f"non-finite loss ({loss.item()}) at step {self.step + 1} (epoch {self.epoch + 1}, "
-                                f"batch {self.batch_in_epoch}); stopped without saving it, {kept}; "
-                                "lower optim.lr or set trainer.grad_clip")
-
-    def _should_stop(self) -> bool:
-        at_boundary = self.batch_in_epoch % self.cfg.trainer.accum_steps == 0
-        return at_boundary and dist_utils.any_rank(self.stop.requested, self.device)
-
     def _max_steps_reached(self) -> bool:
         return 0 < self.cfg.trainer.max_steps <= self.step
 
+    def _kept_checkpoint(self) -> str:
+        last = self.run_dir / "last.pt"
+        return f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+
     # ------------------------------------------------------------------ logging, validation, checkpoints
 
-    def _log_train(self, loss: float, timer: StepTimer, bar: tqdm) -> None:
+    def _log_train(self, timer: StepTimer, bar: tqdm) -> None:
+        self.losses.raise_if_not_finite(epoch=self.epoch + 1, kept=self._kept_checkpoint())
+        loss = self.losses.mean()
         lr = self.optimizer.param_groups[0]["lr"]
         values = {"train/loss": loss, "train/lr": lr, "train/clips_per_s": timer.clips_per_s,
                   "train/data_wait": timer.wait_share}
@@ -252,42 +310,61 @@ class Trainer:
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.3g}", clips_s=f"{timer.clips_per_s:.1f}",
                         wait=f"{timer.wait_share:.0%}", refresh=False)
 
+    def _gather_failures(self, dataset, seen: set) -> List[Tuple[str, str]]:
+        """Unreadable files met by every rank since the last call; rank 0 names each new one once
+        (in train.log), whichever rank met it, and adds it to `seen`."""
+        parts = dist_utils.all_gather_objects(dataset.drain_failures(log_new=False))
+        failures = [f for part in parts for f in part]
+        if self.env.is_main:
+            for path, reason in failures:
+                if path not in seen:
+                    log.warning("skipping unreadable video %s", reason)
+                seen.add(path)
+        return failures
+
     def _end_of_epoch_report(self, timer: StepTimer) -> None:
-        failures = [f for part in dist_utils.all_gather_objects(self.train_set.drain_failures()) for f in part]
+        failures = self._gather_failures(self.train_set, self.failed_files)
         if not self.env.is_main:
             return
-        self.failed_files.update(p for p, _ in failures)
         if failures:
             log.warning("epoch %d: %d unreadable samples replaced (%d distinct files so far)",
                         self.epoch + 1, len(failures), len(self.failed_files))
         self.log.scalars(self.step, {"train/failed_samples": float(len(failures))})
-        advice = data_wait_advice(timer.wait_share, self.cfg.trainer.data_wait_warn, self.data_cfg.num_workers)
+        advice = data_wait_advice(timer.wait_share, self.cfg.trainer.data_wait_warn, self.loader.num_workers)
         if advice:
             log.warning(advice)
 
-    def _precise_bn(self) -> None:
-        """Running BN statistics of the current weights, before validation and the checkpoint."""
+    def _precise_bn(self, model: nn.Module) -> None:
+        """Running BN statistics of the current weights (PySlowFast's precise BN), from the first
+        batches of the next epoch's order."""
         count = self.cfg.trainer.precise_bn_batches
-        if count <= 0:
+        if count <= 0 or not has_batch_norm(model):
             return
-        self.loader.sampler.set_epoch(self.epoch)  # the next epoch's first batches
+        self.loader.sampler.set_epoch(self.epoch)
 
         def batches():
             for i, batch in enumerate(self.loader):
                 if i >= count:
                     return
-                yield device_batch(batch, self.data_cfg, self.device, channels_last=self.cfg.trainer.channels_last)[0]
+                yield self._device_clips(batch)[0]
 
-        recompute_bn_stats(self.model, batches())
+        recompute_bn_stats(model, batches())
+
+    def _validation_due(self) -> bool:
+        return self.val_set is not None and (self.epoch % self.cfg.trainer.val_every == 0
+                                             or self.epoch == self.cfg.trainer.max_epochs)
 
     def _maybe_validate(self) -> Optional[Dict[str, float]]:
-        due = self.epoch % self.cfg.trainer.val_every == 0 or self.epoch == self.cfg.trainer.max_epochs
-        if self.val_set is None or not due:
+        if not self._validation_due():
             return None
+        self._precise_bn(self.model)
+        return self._validate(self.model)
+
+    def _validate(self, model: nn.Module) -> Dict[str, float]:
         maybe_fault("validate")
-        metrics = validate(self.model, self.val_set, self.data_cfg, self.env, precision=self.precision,
+        metrics = validate(model, self.val_set, self.data_cfg, self.env, precision=self.precision,
                            channels_last=self.cfg.trainer.channels_last)
-        self.val_set.drain_failures()  # names each unreadable validation video once (logger action3d.data)
+        self._gather_failures(self.val_set, self.failed_val_files)
         if self.env.is_main:
             self.log.scalars(self.step, {"val/top1": metrics["top1"], "val/top5": metrics["top5"]})
             log.info("epoch %d: val top-1 %.2f%%, top-5 %.2f%% (%d videos%s)", self.epoch, 100 * metrics["top1"],
@@ -295,27 +372,61 @@ class Trainer:
                      f", {metrics['failed']} unreadable" if metrics["failed"] else "")
         return metrics
 
+    def _validate_on_a_copy(self) -> None:
+        """A run cut short by trainer.max_steps still gets a metric (a sweep trial needs one).
+
+        Precise BN and validation run on a copy with the random state restored afterwards, so
+        last.pt holds exactly what an uninterrupted run has at this step (resume stays exact).
+        """
+        if self.val_set is None:
+            return
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            model = copy.deepcopy(self.model)
+            self._precise_bn(model)
+            metrics = self._validate(model)
+        if metrics["top1"] > self.best_top1:
+            self.best_top1, self.best_epoch = metrics["top1"], self.epoch
+            self._save({"best.pt"}, model=model)  # the weights that scored, with their BN statistics
+
     def _save_epoch_checkpoints(self, metrics: Optional[Dict[str, float]]) -> None:
         improved = metrics is not None and metrics["top1"] > self.best_top1
         if improved:
             self.best_top1, self.best_epoch = metrics["top1"], self.epoch
-        if not self.env.is_main:
-            return
-        # last.pt is written last: trainer.resume=auto trusts it, so best.pt and epoch_N.pt of this
-        # epoch must be on disk before it (a kill in between then redoes the epoch, losing nothing).
-        state = self.state()
-        if improved or (self.val_set is None):
-            save_checkpoint(state, self.run_dir / "best.pt")
+        names = set()
+        if improved or self.val_set is None:
+            names.add("best.pt")
         every = self.cfg.trainer.ckpt_every
         if every and self.epoch % every == 0:
-            save_checkpoint(state, self.run_dir / f"epoch_{self.epoch}.pt")
-        save_checkpoint(state, self.run_dir / "last.pt")
-        self.log.flush()
+            names.add(f"epoch_{self.epoch}.pt")
+        self._save(names | {"last.pt"})
 
-    def state(self) -> Dict[str, Any]:
+    def _save_last(self, why: str) -> None:
+        self._save({"last.pt"})
+        if self.env.is_main:
+            log.info("%s checkpoint: saved %s at epoch %d, batch %d", why, self.run_dir / "last.pt", self.epoch + 1,
+                     self.batch_in_epoch)
+
+    def _save(self, names: set, *, model: Optional[nn.Module] = None) -> None:
+        """Write the named checkpoints (every rank takes part: the state holds each rank's RNG).
+
+        Never saves a non-finite state: the loss check runs first. last.pt is written last:
+        trainer.resume=auto trusts it, so every file it vouches for is on disk before it.
+        """
+        self.losses.raise_if_not_finite(epoch=self.epoch + 1, kept=self._kept_checkpoint())
+        state = self.state(model=model)
+        if self.env.is_main:
+            for name in sorted(names - {"last.pt"}) + (["last.pt"] if "last.pt" in names else []):
+                save_checkpoint(state, self.run_dir / name)
+            self.log.flush()
+        if "last.pt" in names:
+            self.flags.saved()
+
+    def state(self, *, model: Optional[nn.Module] = None) -> Dict[str, Any]:
+        """Everything a resume needs; every rank must call it (it gathers the ranks' RNG states)."""
+        rng_per_rank = dist_utils.all_gather_objects(rng_state())
         return {
             "format": "action3d-checkpoint-v1",
-            "model": self.model.state_dict(),
+            "model": (model or self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -323,7 +434,8 @@ class Trainer:
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
             "sampler_epoch": self.loader.sampler.epoch,
-            "rng": rng_state(),
+            "rng": rng_per_rank[0],
+            "rng_per_rank": rng_per_rank,
             "config": OmegaConf.to_container(self._resolved_config(), resolve=True),
             "classes": list(self.classes),
             "best_top1": self.best_top1,
@@ -337,8 +449,8 @@ class Trainer:
         return cfg
 
     def _finish(self, status: str) -> Dict[str, Any]:
-        if status in ("stopped", "max_steps") and self.env.is_main:
-            save_checkpoint(self.state(), self.run_dir / "last.pt")
+        if status in ("stopped", "max_steps"):
+            self._save({"last.pt"})
         if status == "stopped" and self.env.is_main:
             log.warning("%s received: saved %s at epoch %d, batch %d; continue with trainer.resume=auto "
                         "hydra.run.dir=%s", self.stop.signal_name, self.run_dir / "last.pt", self.epoch + 1,
@@ -348,9 +460,12 @@ class Trainer:
                    "best_epoch": self.best_epoch, "epochs": self.epoch, "steps": self.step,
                    "checkpoint": str(best if best.exists() else self.run_dir / "last.pt"),
                    "run_dir": str(self.run_dir), "overrides": self.overrides,
-                   "failed_files": sorted(self.failed_files)}
+                   "precision": self.precision, "failed_files": sorted(self.failed_files)}
         if self.env.is_main:
             atomic_write(self.run_dir / "summary.json", json.dumps(summary, indent=2))
+            if status != "stopped":  # a resumed run writes them when it ends
+                metrics = {"hparam/best_top1": self.best_top1} if self.best_top1 >= 0 else {}
+                self.log.hparams(run_hparams(self.cfg, self.overrides), metrics, self.step)
             self.log.close()
         return summary
 

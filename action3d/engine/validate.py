@@ -1,4 +1,8 @@
-"""Validation during training: one centre clip per video, top-1/top-5, exact across ranks."""
+"""Validation during training: top-1/top-5 over the validation videos, exact across ranks.
+
+Each video gives `data.num_clips` evenly spread centre-cropped clips whose softmax scores are
+averaged, as `action3d eval` does with `eval.num_clips` (one clip by default).
+"""
 from __future__ import annotations
 
 from typing import Dict
@@ -11,6 +15,7 @@ from torch.utils.data import Dataset
 
 from action3d.engine import distributed as dist_utils
 from action3d.engine.data import device_batch, shard_loader
+from action3d.engine.inference import score_views
 from action3d.engine.metrics import topk_correct
 from action3d.engine.precision import autocast
 
@@ -30,10 +35,10 @@ def validate(model: nn.Module, dataset: Dataset, data_cfg: DictConfig, env: dist
         if not ok.any():
             continue
         with autocast(precision, env.device):
-            logits = model(clips[ok]).float()                                # (n, num_classes)
-        hits = topk_correct(logits, labels[ok], ks=(1, min(5, logits.shape[1])))
+            scores, _ = score_views(model, clips[ok], "prob", channels_last=channels_last)  # (n, classes)
+        hits = topk_correct(scores.float(), labels[ok], ks=(1, min(5, scores.shape[1])))
         totals[0] += hits[1].sum().item()
-        totals[1] += hits[min(5, logits.shape[1])].sum().item()
+        totals[1] += hits[min(5, scores.shape[1])].sum().item()
         totals[2] += ok.sum().item()
     if dist.is_initialized():
         totals = totals.to(env.device)
