@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= outputs/demo
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast lint wheel-check demo bench clean
 
 install: $(STAMP)
 
@@ -20,6 +20,14 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check action3d tests scripts
+
+# Build the wheel, install it (not editable) into a folder outside the checkout that reuses the
+# venv's torch, and run `action3d info` and a one-epoch train from another directory.
+wheel-check: install
+	bash .ci/wheel_check.sh $(PY)
 
 demo: install
 	$(VENV)/bin/action3d train hydra.run.dir=$(DEMO_DIR)

@@ -16,7 +16,7 @@ import tempfile
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from action3d import __version__
-from action3d.commands._hydra import CONF_DIR, describe_compose_error, first_line, override_key
+from action3d.commands._hydra import CONF_DIR, command_help, describe_compose_error, first_line, override_key
 from action3d.errors import Action3dError
 
 
@@ -53,6 +53,20 @@ def usage() -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `action3d ... | head`: the reader left; no traceback for that
+        _silence_stdout()
+        return 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     # On a crowded CPU (loader workers share the cores with training) OpenMP threads that spin
     # while waiting slow every step several times over; idle waiting costs nothing measurable.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -69,6 +83,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if command == "data":
         rest = _data_action_to_override(rest)
     flags, overrides = _split_flags(rest)
+    if {"--help", "-h"}.intersection(flags):
+        try:
+            print(command_help(command, overrides))
+        except Action3dError as err:
+            return _error(str(err), command)
+        return 0
     if not _NO_RUN_FLAGS.intersection(flags):
         try:
             prevalidate(command, overrides)

@@ -217,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from action3d.data.synthetic import cache_dir
 
+    machine = machine_info()  # the load average at the start (write_json adds the end's)
     root = Path(args.root) if args.root else cache_dir() / f"bench_scale-{args.n}"
     started = time.perf_counter()
     make_layout(root, args.n)
@@ -248,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({warm['load_seconds']:.2f} s); worker growth <= {TARGET_GROWTH_MIB:g} MiB over one epoch: "
           f"{'met' if met['growth'] else 'NOT met'} ({warm['growth_max']:.1f} MiB, {args.workers} workers)")
     report = {
-        "benchmark": "scale", "command": command_line(), "machine": machine_info(),
+        "benchmark": "scale", "command": command_line(), "machine": machine,
         "settings": {"n": args.n, "classes": NUM_CLASSES, "workers": args.workers, "batch_size": args.batch_size,
                      "root": str(root)},
         "load_seconds": warm["load_seconds"], "rss_mib": warm["rss_mib"], "worker_growth_mib": warm["growth_max"],

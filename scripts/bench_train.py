@@ -14,6 +14,7 @@ same run. Peak memory is measured in a fresh subprocess per model: on CUDA
 set before the model was built (model, optimizer state, input, activations, gradients).
 
     python scripts/bench_train.py                      # CPU: batch 4 of 3x8x112x112, fp32
+    python scripts/bench_train.py --precision auto     # the trainer's default (bf16 where native) vs torchvision fp32
     python scripts/bench_train.py --quick              # CPU: 3x8x64x64, 3 repetitions
     python scripts/bench_train.py --device cuda        # batch 8 of 3x16x112x112, fp32 and bf16
     python scripts/bench_train.py --models r3d_18 --profile   # where the time goes, per op
@@ -39,13 +40,14 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import command_line, format_table, machine_info, median, write_json  # noqa: E402
 
-from action3d.engine.precision import autocast  # noqa: E402
+from action3d.engine.precision import autocast, resolve_precision  # noqa: E402
 from action3d.errors import Action3dError  # noqa: E402
 
 PAIRED_PRESET = "r3d_18"          # the preset that has a torchvision twin
 TORCHVISION = "torchvision"
-PRECISIONS = {"fp32": "32", "bf16": "bf16"}   # label -> trainer.precision
+PRECISIONS = {"fp32": "32", "bf16": "bf16", "auto": "auto"}   # label -> trainer.precision
 TARGET_SPEEDUP_CPU = 3.0          # issue 7: action3d r3d_18 >= 3x torchvision r3d_18 on a CPU
+TARGET_AUTO_CPU = 1.8             # issue 14: the default (auto) step >= 1.8x torchvision fp32 on a bf16 CPU
 LOGITS_TOLERANCE = 1e-4
 CHANNELS_LAST = torch.channels_last_3d
 
@@ -165,10 +167,22 @@ def check_same_logits(ours: nn.Module, theirs: nn.Module, clips: torch.Tensor, s
 # ------------------------------------------------------------------ one training step, timed
 
 
+def resolved(label: str, device: torch.device) -> str:
+    """The trainer.precision a label runs as (auto: what the trainer would pick on this device)."""
+    return resolve_precision(PRECISIONS[label], device)[0]
+
+
+def precisions_of(impl: str, labels: Sequence[str]) -> List[str]:
+    """torchvision has no `auto`: it is the fp32 peer of action3d's default."""
+    if impl != TORCHVISION:
+        return list(labels)
+    return list(dict.fromkeys("fp32" if p == "auto" else p for p in labels))
+
+
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, clips: torch.Tensor, labels: torch.Tensor,
                *, channels_last: bool, precision: str, device: torch.device) -> None:
     x = clips.contiguous(memory_format=CHANNELS_LAST) if channels_last else clips  # the trainer does this per batch
-    with autocast(PRECISIONS[precision], device):
+    with autocast(resolved(precision, device), device):
         logits = model(x)                                                        # (N, num_classes)
         loss = F.cross_entropy(logits.float(), labels)
     loss.backward()
@@ -189,7 +203,7 @@ def timed(run: Callable[[], None], device: torch.device) -> float:
 def run_interleaved(contenders: List[Contender], batch: Tuple[torch.Tensor, torch.Tensor],
                     args: argparse.Namespace, device: torch.device) -> None:
     """Warm-up steps, then `repeats` rounds in which every (model, precision) takes one step."""
-    jobs = [(c, p) for c in contenders for p in args.precision]
+    jobs = [(c, p) for c in contenders for p in precisions_of(c.impl, args.precision)]
     for c, p in jobs:
         c.times[p] = []
         for i in range(max(1, args.warmup)):
@@ -296,12 +310,15 @@ def result_rows(contenders: Sequence[Contender], args: argparse.Namespace,
                 peaks: Dict[Tuple[str, str], Optional[float]]) -> List[Dict[str, Any]]:
     rows = []
     reference = {p: median(c.times[p]) for c in contenders if c.impl == TORCHVISION for p in c.times}
+    reference["auto"] = reference.get("fp32")               # the default is compared with torchvision fp32
+    device = torch.device(args.device)
     for c in contenders:
         for p, times in c.times.items():
             step = median(times)
-            paired = c.preset == PAIRED_PRESET and p in reference
+            paired = c.preset == PAIRED_PRESET and reference.get(p) is not None
             rows.append({"model": c.name, "impl": c.impl, "preset": c.preset,
                          "layout": "channels_last_3d" if c.channels_last else "contiguous", "precision": p,
+                         "runs_as": resolved(p, device),
                          "step_ms_median": step * 1e3, "step_ms_min": min(times) * 1e3,
                          "step_ms_max": max(times) * 1e3, "step_ms_all": [t * 1e3 for t in times],
                          "clips_per_s": args.batch / step, "gflop_per_step": c.flops / 1e9,
@@ -317,11 +334,17 @@ def speedups(pair: Optional[Tuple[Contender, Contender]], device: torch.device) 
     ours, theirs = pair
     out = {}
     for p in ours.times:
-        per_rep = [t / o for o, t in zip(ours.times[p], theirs.times[p])]
-        ratio = median(theirs.times[p]) / median(ours.times[p])
-        target = TARGET_SPEEDUP_CPU if device.type == "cpu" and p == "fp32" else None
-        out[p] = {"speedup": ratio, "per_repetition_min": min(per_rep), "per_repetition_max": max(per_rep),
-                  "speedup_of_fastest": min(theirs.times[p]) / min(ours.times[p]),
+        peer = theirs.times["fp32" if p == "auto" else p]
+        per_rep = [t / o for o, t in zip(ours.times[p], peer)]
+        ratio = median(peer) / median(ours.times[p])
+        target = None
+        if device.type == "cpu" and p == "fp32":
+            target = TARGET_SPEEDUP_CPU
+        elif device.type == "cpu" and p == "auto" and resolved("auto", device) == "bf16":
+            target = TARGET_AUTO_CPU
+        out[p] = {"speedup": ratio, "runs_as": resolved(p, device), "versus": "torchvision fp32" if p == "auto"
+                  else f"torchvision {p}", "per_repetition_min": min(per_rep), "per_repetition_max": max(per_rep),
+                  "speedup_of_fastest": min(peer) / min(ours.times[p]),
                   "target": target, "target_met": None if target is None else ratio >= target}
     return out
 
@@ -329,11 +352,14 @@ def speedups(pair: Optional[Tuple[Contender, Contender]], device: torch.device) 
 def summary_lines(ratios: Dict[str, Any]) -> List[str]:
     lines = []
     for p, r in ratios.items():
-        line = (f"r3d_18 {p}: action3d is {r['speedup']:.2f}x torchvision (medians; per repetition "
+        what = f"{p} (runs as {r['runs_as']})" if p == "auto" else p
+        line = (f"r3d_18 {what}: action3d is {r['speedup']:.2f}x {r['versus']} (medians; per repetition "
                 f"{r['per_repetition_min']:.2f}x..{r['per_repetition_max']:.2f}x, fastest steps "
                 f"{r['speedup_of_fastest']:.2f}x)")
         if r["target"] is not None:
-            line += f"; target >= {r['target']:.0f}x on CPU: {'met' if r['target_met'] else 'NOT met'}"
+            line += f"; target >= {r['target']:g}x on CPU: {'met' if r['target_met'] else 'NOT met'}"
+        elif p == "auto" and r["runs_as"] == "32":
+            line += "; this CPU has no native bf16, so the default stays fp32"
         lines.append(line)
     return lines
 
@@ -348,7 +374,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--models", default="r3d_18,i3d_r50,slowfast_r50",
                         help="comma-separated presets (conf/model); r3d_18 also runs torchvision's twin")
     parser.add_argument("--precision", default=None,
-                        help="comma-separated: fp32,bf16 (default: fp32 on CPU, fp32,bf16 on CUDA)")
+                        help="comma-separated: fp32,bf16,auto (auto: the trainer's default, compared with "
+                             "torchvision fp32; default: fp32 on CPU, fp32,bf16 on CUDA)")
     parser.add_argument("--batch", type=int, default=None, help="clips per step (CPU 4, CUDA 8)")
     parser.add_argument("--frames", type=int, default=None, help="frames per clip (CPU 8, CUDA 16)")
     parser.add_argument("--size", type=int, default=None, help="frame height and width (112; --quick on CPU: 64)")
@@ -376,7 +403,7 @@ def _fill_defaults(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     args.precision = [p.strip() for p in (args.precision or ("fp32,bf16" if cuda else "fp32")).split(",")]
     for p in args.precision:
         if p not in PRECISIONS:
-            parser.error(f"--precision {p}: expected fp32 or bf16")
+            parser.error(f"--precision {p}: expected fp32, bf16 or auto")
     defaults = {"batch": 8 if cuda else 4, "frames": 16 if cuda else 8,
                 "size": 64 if args.quick and not cuda else 112,
                 "repeats": (5 if cuda else 3) if args.quick else (20 if cuda else 5), "warmup": 3 if cuda else 1}

@@ -9,8 +9,42 @@ for a schema key without an entry here, or an entry naming a test that does not 
 from __future__ import annotations
 
 EFFECTS: dict[str, str] = {
-    # model.*, data.*, eval.* and the info/data/eval/predict command keys (option-matrix helper;
-    # data.name has no entry: it is accepted and has no effect)
+    # trainer.*, optim.*, sched.* (lead)
+    "trainer.max_epochs": "tests/test_train.py::test_short_run_writes_checkpoints_tensorboard_and_metrics",
+    "trainer.precision": "tests/test_trainer_options.py::test_mixed_precision_trains_on_the_cpu_and_the_loss_goes_down",
+    "trainer.seed": "tests/test_trainer_options.py::test_the_train_command_passes_trainer_seed_to_the_trainer",
+    "trainer.device": "tests/test_trainer_options.py::test_values_that_would_fail_inside_a_library_are_refused_first",
+    "trainer.val_every": "tests/test_trainer_options.py::test_precise_bn_and_validation_run_only_when_validation_is_due",
+    "trainer.ckpt_every": "tests/test_trainer_options.py::test_ckpt_every_keeps_epoch_files",
+    "trainer.ckpt_every_minutes":
+        "tests/test_trainer_options.py::test_ckpt_every_minutes_writes_last_pt_in_the_middle_of_an_epoch",
+    "trainer.resume": "tests/test_train.py::test_resumed_run_ends_with_the_same_weights",
+    "trainer.compile": "tests/test_trainer_options.py::test_compile_trains_three_steps_to_the_eager_loss",
+    "trainer.channels_last": "tests/test_trainer_options.py::test_channels_last_off_gives_the_same_logits",
+    "trainer.sync_bn": "tests/test_trainer_options.py::test_sync_bn_on_cpu_is_refused_by_the_library_too",
+    "trainer.precise_bn_batches":
+        "tests/test_trainer_options.py::test_precise_bn_and_validation_run_only_when_validation_is_due",
+    "trainer.grad_clip": "tests/test_trainer_options.py::test_grad_clip_limits_the_gradient_norm_of_each_step",
+    "trainer.accum_steps": "tests/test_trainer_options.py::test_accumulation_leftover_does_not_leak_into_the_next_epoch",
+    "trainer.label_smoothing": "tests/test_trainer_options.py::test_label_smoothing_reaches_the_loss",
+    "trainer.log_every": "tests/test_trainer_options.py::test_log_every_sets_the_logged_points",
+    "trainer.max_steps": "tests/test_trainer_options.py::test_max_steps_validates_before_it_ends_without_changing_last_pt",
+    "trainer.data_wait_warn": "tests/test_trainer_options.py::test_data_wait_warn_is_the_threshold_of_the_advice",
+    "optim.name": "tests/test_optim.py::test_optimizer_kinds_and_scheduler_drive_lr",
+    "optim.lr": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",
+    "optim.momentum": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",
+    "optim.nesterov": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",
+    "optim.weight_decay": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",
+    "optim.betas": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",
+    "optim.no_decay_norm_bias": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",
+    "sched.name": "tests/test_optim.py::test_warmup_then_cosine_reaches_min_lr",
+    "sched.warmup_epochs": "tests/test_optim.py::test_warmup_then_cosine_reaches_min_lr",
+    "sched.warmup_start_factor": "tests/test_optim.py::test_warmup_then_cosine_reaches_min_lr",
+    "sched.min_lr": "tests/test_optim.py::test_warmup_then_cosine_reaches_min_lr",
+    "sched.milestones": "tests/test_optim.py::test_multistep_decay",
+    "sched.gamma": "tests/test_optim.py::test_multistep_decay",
+    "data.name": "tests/test_trainer_options.py::test_the_log_names_the_dataset_and_its_size",
+    # model.*, data.*, eval.* and the info/data/eval/predict command keys (option-matrix helper)
     "model.name": "tests/test_options_model.py::test_name_is_printed_by_info",
     "model.arch": "tests/test_options_model.py::test_arch_slowfast_builds_two_pathways",
     "model.depth": "tests/test_options_model.py::test_depth_chooses_the_block_kind_and_the_default_blocks_per_stage",
@@ -22,7 +56,7 @@ EFFECTS: dict[str, str] = {
     "model.base_channels": "tests/test_options_model.py::test_stage_shapes_follow_the_stem_stride_and_stage_keys",
     "model.out_indices":
         "tests/test_options_model.py::test_out_indices_returns_the_listed_stages_and_the_head_uses_the_last",
-    "model.num_stages": "tests/test_options_model.py::test_stage_shapes_follow_the_stem_stride_and_stage_keys",
+    "model.num_stages": "tests/test_options_model.py::test_num_stages_sets_the_stages_that_per_stage_lists_describe",
     "model.spatial_strides": "tests/test_options_model.py::test_stage_shapes_follow_the_stem_stride_and_stage_keys",
     "model.temporal_strides": "tests/test_options_model.py::test_stage_shapes_follow_the_stem_stride_and_stage_keys",
     "model.dilations": "tests/test_options_model.py::test_dilations_dilate_the_spatial_convs_of_their_stage",

@@ -4,9 +4,10 @@
 config `action3d COMMAND OVERRIDES` runs with, but runs Hydra's composition once per set of group
 choices (`model=...`, `data=...`): the `key=value` overrides are then applied the way Hydra applies
 them after composing the defaults tree (its override parser, then its own update step), and the
-result is validated like any command line. A full composition costs 0.2-0.8 s on the shared CPU,
-this a few milliseconds; `test_options_model.py::test_fast_compose_equals_compose_config` checks
-that both give the same config.
+result is checked like any command line: validated, and every key given must be one that can
+take effect (`check_user_keys`), so no test relies on a command line `action3d` refuses.
+A full composition costs 0.2-0.8 s on the shared CPU, this a few milliseconds;
+`test_options_model.py::test_fast_compose_equals_compose_config` checks that both agree.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
-from action3d.commands._hydra import CONF_DIR, describe_compose_error
+from action3d.commands._hydra import CONF_DIR, describe_compose_error, override_key
 from action3d.config import register_configs, validate
+from action3d.config.applicability import check_user_keys
 from action3d.errors import Action3dError
 
 _PARSER = OverridesParser.create()
@@ -30,7 +32,7 @@ def _is_group_choice(key: str) -> bool:
     return "." not in key and (Path(CONF_DIR) / key).is_dir()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _composed(command: str, group_choices: tuple) -> DictConfig:
     """Hydra's composition of the defaults tree (as `compose_config`, before any validation:
     mandatory keys such as `action` or `ckpt` come with the value overrides)."""
@@ -56,4 +58,5 @@ def compose(command: str, *overrides: str) -> DictConfig:
     except Exception as err:  # as compose_config: one line naming the key
         raise Action3dError(describe_compose_error(err)) from None
     validate(cfg)
+    check_user_keys(command, cfg, [override_key(o) for o in overrides])
     return cfg

@@ -39,3 +39,16 @@ def test_optimizer_kinds_and_scheduler_drive_lr(name, cls):
     opt.step()
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.25)
+
+
+def test_optim_keys_reach_the_optimizer_from_the_config():
+    from action3d.commands._hydra import compose_config
+
+    model = nn.Sequential(nn.Conv3d(3, 4, 3, bias=False), nn.BatchNorm3d(4))
+    sgd = build_optimizer(model, compose_config("train", ["optim.lr=0.3", "optim.momentum=0.7", "optim.nesterov=true",
+                                                          "optim.weight_decay=0.01"]).optim)
+    assert [(g["lr"], g["momentum"], g["nesterov"], g["weight_decay"]) for g in sgd.param_groups] == \
+        [(0.3, 0.7, True, 0.01), (0.3, 0.7, True, 0.0)]
+    adamw = build_optimizer(model, compose_config("train", ["optim=adamw", "optim.betas=[0.8,0.95]",
+                                                            "optim.no_decay_norm_bias=false"]).optim)
+    assert len(adamw.param_groups) == 1 and adamw.param_groups[0]["betas"] == (0.8, 0.95)

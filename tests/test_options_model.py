@@ -40,7 +40,8 @@ def composed(command: str, *overrides: str):
 
 @pytest.mark.parametrize("command, overrides", [
     ("train", ["model=slowfast_r50", "model.depth=18", "model.stage_blocks=null", "data.clip_len=8"]),
-    ("info", ["model.inflate=[0,[1],1,1]", "model.non_local_mode=dot_product", "input=[3,4,16,16]"]),
+    ("info", ["model.inflate=[0,[1],1,1]", "model.non_local=[0,1,0,0]", "model.non_local_mode=dot_product",
+              "input=[3,4,16,16]"]),
 ])
 def test_fast_compose_equals_compose_config(command, overrides):
     assert OmegaConf.to_container(compose(command, *overrides)) == \
@@ -118,23 +119,41 @@ def test_default_shapes_of_the_tiny_preset(capsys):
     (["model.num_stages=3", "model.out_indices=[2]"], {"layer4": None}, 59_965),
     # the last returned stage is layer2: later stages are not built
     (["model.out_indices=[1]"], {"layer3": None, "layer4": None}, 17_709),
-    # one input channel: the stem conv has 8*2*3*7*7 = 2352 fewer weights
-    (["model.in_channels=1", "data.mean=[0]", "data.std=[1]"], {}, BASE_PARAMS - 2352),
 ])
 def test_stage_shapes_follow_the_stem_stride_and_stage_keys(capsys, overrides, changed, params):
-    channels = 1 if "model.in_channels=1" in overrides else 3
-    shapes, _, summary = run_info(capsys, *overrides, input_shape=(channels, 8, 32, 32))
+    shapes, _, summary = run_info(capsys, *overrides)
     want = {**BASE_SHAPES, **changed}
     assert shapes == {k: v for k, v in want.items() if v is not None}
     assert summary["params_total"] == params
 
 
-def test_in_channels_sets_the_stem_input_channels():
-    one = build("model.in_channels=1", "data.mean=[0]", "data.std=[1]")
+def test_num_stages_sets_the_stages_that_per_stage_lists_describe(capsys):
+    three = ("model.out_indices=[2]", "model.spatial_strides=[1,2,1]", "model.temporal_strides=[1,1,2]",
+             "model.inflate=[1,1,0]", "model.stage_blocks=[1,2,1]")
+    shapes, _, _ = run_info(capsys, "model.num_stages=3", *three)
+    assert shapes == {"stem": [8, 8, 8, 8], "layer1": [8, 8, 8, 8], "layer2": [16, 8, 4, 4],
+                      "layer3": [32, 4, 4, 4], "head": [5]}
+    model = build("model.num_stages=3", *three)
+    assert len(model.backbone.layer2) == 2 and convs(model.backbone.layer3)[0].kernel_size == (1, 3, 3)
+    with pytest.raises(Action3dError, match=r"model.stage_blocks=\[1,2,1\] .*needs one entry per stage: 4"):
+        composed("train", *three)  # four stages need four entries
+
+
+def test_in_channels_sets_the_stem_input_channels(capsys):
+    """`action3d info model.in_channels=1 input=[1,...]` summarises a 1-channel network; training
+    refuses it (videos decode to RGB)."""
+    cfg = composed("info", "model.in_channels=1", "input=[1,8,32,32]", "default_num_classes=5")
+    info.run(cfg)
+    assert "input [C,T,H,W]=[1, 8, 32, 32]" in capsys.readouterr().out
+    node = cfg.model.copy()
+    node.num_classes = 5
+    one = build_model(node, log=lambda line: None)
     assert one.backbone.conv1.conv.weight.shape == (8, 1, 3, 7, 7)
     assert one(clip(channels=1)).shape == (2, 5)
     with pytest.raises(RuntimeError):  # a 3-channel clip no longer fits
         one(clip(channels=3))
+    with pytest.raises(Action3dError, match="model.in_channels does not apply here: videos decode to 3 RGB"):
+        composed("train", "model.in_channels=1", "data.mean=[0]", "data.std=[1]")
 
 
 def test_out_indices_returns_the_listed_stages_and_the_head_uses_the_last():
@@ -323,7 +342,7 @@ def test_norm_eval_keeps_the_bn_statistics_while_training(norm_eval):
     before = [bn.running_mean.clone() for bn in bns(model)]
     with torch.no_grad():
         model(clip() * 3 + 1)
-    unchanged = [torch.equal(b, bn.running_mean) for b, bn in zip(before, bns(model))]
+    unchanged = [torch.equal(b, bn.running_mean) for b, bn in zip(before, bns(model), strict=True)]
     assert all(unchanged) if norm_eval else not any(unchanged)
 
 
@@ -384,8 +403,7 @@ def test_pretrained_loads_the_checkpoint_weights(tmp_path):
     torch.save(source.state_dict(), path)
     loaded = build(f"model.pretrained={path}")
     fresh = build()
-    for (name, want), got, other in zip(source.state_dict().items(), loaded.state_dict().values(),
-                                        fresh.state_dict().values()):
+    for (name, want), got in zip(source.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(want, got), name
     assert not torch.equal(source.backbone.conv1.conv.weight, fresh.backbone.conv1.conv.weight)
 

@@ -56,7 +56,7 @@ BAD_COMMAND_LINES = [
     ("train trainer.device=gpu", ["trainer.device=gpu", "auto, cpu, cuda"]),
     # impossible stride / inflate lists
     ("train model.spatial_strides=[1,0,2,2]", ["model.spatial_strides", ">= 1"]),
-    ("train model.num_stages=3", ["model.out_indices", "0..2"]),
+    ("train model.num_stages=3 model.out_indices=[3]", ["model.out_indices", "0..2"]),
     ("train model.dilations=[1,1,1]", ["model.dilations", "4 values"]),
     ("train model.inflate=[1,1,1]", ["model.inflate", "4 values"]),
     ("train model.inflate=[1,2,1,1]", ["model.inflate", "0 or 1"]),
@@ -82,7 +82,7 @@ BAD_COMMAND_LINES = [
     ("train -m trainer.precision=32,fp8", ["trainer.precision=fp8", "32, bf16, 16"]),
     ("train -m model=tiny,nonexistent", ["model=nonexistent", "available: i3d_nl_r50"]),
     # bad group options and override syntax
-    ("train data=imagenet", ["data=imagenet", "available: folder, hmdb51, kinetics, synthetic, ucf101"]),
+    ("train data=imagenet", ["data=imagenet", "available: folder, hmdb51, kinetics, shards, synthetic, ucf101"]),
     ("train optim=adam", ["optim=adam", "available: adamw, sgd"]),
     ("train sched=linear", ["sched=linear", "constant, cosine, multistep"]),
     ("train trainer=tpu", ["trainer=tpu", "default, gpu"]),

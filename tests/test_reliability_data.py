@@ -93,3 +93,19 @@ def test_training_and_evaluation_survive_and_name_each_broken_file_once(broken_d
     eval_log = (tmp_path / "eval/eval.log").read_text().splitlines()
     for path in bad["val"]:
         assert len([line for line in eval_log if path in line]) == 1, path
+
+
+@pytest.mark.slow
+def test_under_torchrun_every_ranks_unreadable_files_are_named_in_rank0s_log(broken_dataset, tmp_path, cache_dir):
+    """Two processes each meet their own share of the broken files; rank 0's train.log names all
+    of them once (rank 1 writes no log and names nothing on its stderr)."""
+    videos, bad = broken_dataset
+    small = [o for o in SMALL if not o.startswith(("data.batch_size", "data.num_workers", "data.synthetic"))]
+    data = ["data=folder", f"data.root={videos}", f"data.train_list={videos / 'train.txt'}",
+            f"data.val_list={videos / 'val.txt'}", "data.batch_size=3", "data.num_workers=0", "trainer.max_epochs=1"]
+    result = run_cli(["train", *small, *data, "hydra.run.dir=run"], cwd=tmp_path, cache=cache_dir, torchrun=2,
+                     check=True)
+    log = (tmp_path / "run/train.log").read_text().splitlines()
+    for path in bad["train"] + bad["val"]:
+        assert len([line for line in log if path in line]) == 1, path
+    assert "skipping unreadable video" not in result.stderr

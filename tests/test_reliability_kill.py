@@ -64,13 +64,15 @@ def assert_same_checkpoints(run: Path, reference: Path) -> None:
         (expected["status"], expected["best_epoch"], expected["steps"])
 
 
-# (fault, temporary file the kill leaves behind, or None)
+# (fault, temporary file the kill leaves behind or None, extra overrides)
+TIMED = ["trainer.ckpt_every_minutes=1e-9"]  # a timed last.pt at every step boundary
 KILL_POINTS = {
-    "mid-epoch, in step 2 of epoch 2": ("train_step:6", None),
-    "during validation of epoch 2": ("validate:2", None),
-    "last.pt of epoch 2 half written, before its rename": ("ckpt_write/last.pt:2", ".last.pt.tmp-"),
-    "right after last.pt of epoch 1 was renamed": ("ckpt_renamed/last.pt:1", None),
-    "best.pt of epoch 1 half written": ("ckpt_write/best.pt:1", ".best.pt.tmp-"),
+    "mid-epoch, in step 2 of epoch 2": ("train_step:6", None, []),
+    "during validation of epoch 2": ("validate:2", None, []),
+    "last.pt of epoch 2 half written, before its rename": ("ckpt_write/last.pt:2", ".last.pt.tmp-", []),
+    "right after last.pt of epoch 1 was renamed": ("ckpt_renamed/last.pt:1", None, []),
+    "best.pt of epoch 1 half written": ("ckpt_write/best.pt:1", ".best.pt.tmp-", []),
+    "right after a timed last.pt in the middle of epoch 1": ("ckpt_renamed/last.pt:3", None, TIMED),
 }
 
 
@@ -84,9 +86,9 @@ class KillCase:
     resumed: subprocess.CompletedProcess
 
 
-def kill_then_resume(cwd: Path, fault: str, cache: Path) -> KillCase:
+def kill_then_resume(cwd: Path, fault: str, cache: Path, extra: List[str]) -> KillCase:
     cwd.mkdir()
-    args = [*SMALL, "hydra.run.dir=run"]
+    args = [*SMALL, *extra, "hydra.run.dir=run"]
     killed = train(args, cwd=cwd, cache=cache, fault=fault)
     unreadable = []
     for path in sorted((cwd / "run").glob("*.pt")):
@@ -114,8 +116,8 @@ def kill_cases(tmp_path_factory, cache_dir) -> dict:
     """Every kill case (killed, checked, resumed), two processes at a time."""
     root = tmp_path_factory.mktemp("kills")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        cases = {name: pool.submit(kill_then_resume, root / f"case{i}", fault, cache_dir)
-                 for i, (name, (fault, _)) in enumerate(KILL_POINTS.items())}
+        cases = {name: pool.submit(kill_then_resume, root / f"case{i}", fault, cache_dir, extra)
+                 for i, (name, (fault, _, extra)) in enumerate(KILL_POINTS.items())}
         return {name: case.result() for name, case in cases.items()}
 
 
@@ -165,7 +167,7 @@ def test_kill_fault_sends_sigkill_at_the_nth_occurrence(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", KILL_POINTS)
 def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(name, kill_cases, reference):
-    fault, leftover = KILL_POINTS[name]
+    fault, leftover, extra = KILL_POINTS[name]
     case: KillCase = kill_cases[name]
     assert case.killed.returncode == -signal.SIGKILL, f"{fault} was never reached:\n{case.killed.stderr[-2000:]}"
     assert case.unreadable == [], "a checkpoint under its final name is unreadable after kill -9"
@@ -176,6 +178,8 @@ def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(name, kill_cases
     assert "action3d train finished" in case.resumed.stdout
     assert_same_checkpoints(case.run, reference)
     assert temporaries(case.run) == [], "the resumed run removes what the killed write left behind"
+    if extra == TIMED:                        # it resumed from the middle of epoch 1
+        assert "(batch 2 of the epoch)" in case.resumed.stdout + case.resumed.stderr
 
 
 # ------------------------------------------------------------------ full disk

@@ -252,3 +252,65 @@ def test_compile_trains_three_steps_to_the_eager_loss(tmp_path, cache_dir):
     eager, compiled = logged(tmp_path / "eager", "train/loss"), logged(tmp_path / "compiled", "train/loss")
     assert len(eager) == len(compiled) == 3
     assert compiled == pytest.approx(eager, rel=1e-3)               # fused kernels round differently
+
+
+# ---------------------------------------------------------------- the remaining trainer keys
+
+def test_the_train_command_passes_trainer_seed_to_the_trainer(tmp_path, cache_dir, monkeypatch):
+    from action3d.commands import train as train_command
+
+    seen = {}
+
+    class Spy:
+        def __init__(self, cfg, **kwargs):
+            seen.update(kwargs)
+
+        def fit(self):
+            return {"status": "finished", "best_top1": None, "best_epoch": -1, "checkpoint": "-"}
+
+    monkeypatch.setattr(train_mod, "Trainer", Spy)
+    monkeypatch.chdir(tmp_path)
+    train_command.run(compose_config("train", [*SMALL, "trainer.seed=7"]))
+    assert seen["seed"] == 7
+
+
+def test_grad_clip_limits_the_gradient_norm_of_each_step(tmp_path, cache_dir, monkeypatch):
+    norms = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        total = real(parameters, max_norm, *args, **kwargs)
+        norms.append((float(total), float(torch.norm(torch.stack([p.grad.norm() for p in parameters])))))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    make(tmp_path, "trainer.grad_clip=0.05", "trainer.max_steps=3", "trainer.precision=32").fit()
+    assert len(norms) == 3 and all(after <= 0.05 + 1e-6 < before for before, after in norms)
+
+
+def test_label_smoothing_reaches_the_loss(tmp_path, cache_dir, monkeypatch):
+    seen = []
+    real = train_mod.F.cross_entropy
+    monkeypatch.setattr(train_mod.F, "cross_entropy",
+                        lambda *args, **kwargs: seen.append(kwargs["label_smoothing"]) or real(*args, **kwargs))
+    make(tmp_path, "trainer.label_smoothing=0.3", "trainer.max_steps=1").fit()
+    assert seen and set(seen) == {0.3}
+
+
+def test_log_every_sets_the_logged_points(tmp_path, cache_dir):
+    make(tmp_path, "trainer.log_every=2", "trainer.max_epochs=1").fit()
+    assert len(logged(tmp_path / "run", "train/loss")) == 2           # steps 2 and 4 of 4
+
+
+@pytest.mark.parametrize("threshold, advised", [(0.0, True), (1.0, False)])
+def test_data_wait_warn_is_the_threshold_of_the_advice(threshold, advised, tmp_path, cache_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="action3d"):
+        make(tmp_path, f"trainer.data_wait_warn={threshold}", "trainer.max_epochs=1").fit()
+    assert ("the model waited for data" in caplog.text) == advised
+
+
+def test_the_log_names_the_dataset_and_its_size(tmp_path, cache_dir, caplog):
+    with caplog.at_level(logging.INFO, logger="action3d"):
+        make(tmp_path, "data.name=my_motions")
+    assert "data: my_motions (data.format=synthetic), 16 training videos, 8 validation videos, 8 classes" in caplog.text

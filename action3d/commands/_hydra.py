@@ -44,6 +44,22 @@ def compose_configs(command: str, jobs: Sequence[Sequence[str]]) -> Iterator[Dic
             yield cfg
 
 
+def command_help(command: str, overrides: Sequence[str]) -> str:
+    """`action3d COMMAND --help`: the config groups (the folders of conf/) and the composed config.
+
+    Hydra's own help builds a config repository per group (seconds of start-up); this reads the
+    folders and composes once.
+    """
+    cfg = compose_config(command, overrides)
+    groups = sorted(p for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name in cfg)
+    lines = [f"action3d {command} [overrides]", "", "== Configuration groups ==",
+             "Compose your configuration from those groups (group=option)", ""]
+    lines += [f"{g.name}: {', '.join(sorted(p.stem for p in g.glob('*.yaml')))}" for g in groups]
+    lines += ["", "== Config ==", "Override anything in the config (foo.bar=value)", "",
+              OmegaConf.to_yaml(cfg).rstrip(), "", "Hydra's own flags: action3d COMMAND --hydra-help"]
+    return "\n".join(lines)
+
+
 def compose_config(command: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The validated config of one `action3d COMMAND OVERRIDES` (for scripts and tests)."""
     return next(compose_configs(command, [overrides]))

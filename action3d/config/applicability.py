@@ -88,6 +88,13 @@ RULES: List[Tuple[Tuple[str, ...], Tuple[str, ...], Condition]] = [
              "and normalisation keys of data.* apply")),
     (("info",), ("data",),
      _always("info summarises the model for input=[C,T,H,W]; data settings do not apply")),
+    (("info",), ("default_num_classes",),
+     lambda c: None if c.model.num_classes is None else f"model.num_classes={c.model.num_classes} is set"),
+    (("train",), ("model.in_channels",),
+     lambda c: None if c.model.in_channels == 3 else "videos decode to 3 RGB channels; other input channels "
+                                                      "apply to `action3d info` and to Python use of the backbones"),
+    (("predict",), ("eval.batch_size",),
+     _always("predict scores one video at a time")),
     (("data",), TRAINING_DATA_KEYS + LOADER_KEYS,
      _always("the data tools do not load batches")),
 ]
@@ -122,8 +129,7 @@ def _data_action_reason(key: str, cfg: DictConfig) -> Optional[str]:
     if action == "prepare" and _under(key, DATA_ACTION_SAMPLING):
         return "prepare re-encodes whole videos; clip sampling does not apply"
     if action in ("check", "prepare") and key.startswith("data.") and not (
-            _under(key, DATASET_KEYS) or _under(key, DATA_ACTION_SAMPLING) or _under(key, ("data.decode_short_side",
-                                                                                           "data.autorotate"))):
+            _under(key, DATASET_KEYS) or _under(key, DATA_ACTION_SAMPLING) or key == "data.autorotate"):
         return f"data {action} reads the dataset's files; clip transforms and loading do not apply"
     if not _under(key, allowed):
         return f"data {action} does not read it"

@@ -21,7 +21,7 @@ class ModelConfig:
     stage_blocks: Optional[List[int]] = None
     in_channels: int = 3
     base_channels: int = 64
-    out_indices: List[int] = field(default_factory=lambda: [3])
+    out_indices: Optional[List[int]] = None  # stages whose features are returned (None: the last stage)
     num_stages: int = 4
     spatial_strides: List[int] = field(default_factory=lambda: [1, 2, 2, 2])
     temporal_strides: List[int] = field(default_factory=lambda: [1, 1, 1, 1])

@@ -155,6 +155,8 @@ def check_resnet3d(*, depth: Any, stage_blocks_: Any = None, num_stages: Any = 4
     check_ints(f"{prefix}pool1_stride", pool1_stride, length=2, what=" (temporal, spatial)")
     check_ints(f"{prefix}in_channels", [in_channels])
     check_ints(f"{prefix}base_channels", [base_channels])
+    if out_indices is None:  # the config's default: the last stage, whatever num_stages is
+        out_indices = [n - 1]
     indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
     if not indices or any(not isinstance(i, int) or not 0 <= i < n for i in indices):
         fail(f"{prefix}out_indices", out_indices, f"entries must be stage indices 0..{n - 1}")
@@ -219,7 +221,7 @@ def check_model(model: Any, prefix: str = "model.") -> None:
         check_slowfast(prefix=prefix, base_channels=get("base_channels"),
                        **{key: get(key) for key in SLOWFAST_KEYS if key != "fast_inflate"})
         per_block(f"{prefix}fast_inflate", get("fast_inflate"), normal["stage_blocks"])
-        if normal["out_indices"] != [check_num_stages(get("num_stages")) - 1]:
+        if get("out_indices") is not None and normal["out_indices"] != [check_num_stages(get("num_stages")) - 1]:
             fail(f"{prefix}out_indices", get("out_indices"),
                  "SlowFast classifies the last stage of both pathways; leave out_indices at the last stage")
 

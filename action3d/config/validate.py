@@ -28,7 +28,6 @@ ALLOWED: Dict[str, Sequence[Any]] = {
     "eval.num_crops": (1, 3, 10),
     "eval.average": ("prob", "score"),
     "action": ("synth", "check", "prepare", "pack"),
-    "split": ("train", "val", "all"),
     "format": rules.EXPORT_FORMATS,
 }
 
@@ -104,13 +103,15 @@ def validate(cfg: DictConfig) -> None:
             check_range(key, _get(cfg, key), low=low, high=high, low_open=low_open, high_open=high_open)
     if "model" in cfg:
         rules.check_model(cfg.model)
-    if "data" in cfg:
-        validate_data(cfg.data, in_channels=cfg.model.in_channels if "model" in cfg else 3)
+    if "data" in cfg:  # info has no data to normalise: its input=[C,T,H,W] may have any C
+        validate_data(cfg.data, in_channels=cfg.model.in_channels if "model" in cfg and "input" not in cfg else 3)
     if "optim" in cfg and (len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas)):
         fail("optim.betas", cfg.optim.betas, "needs two values in [0, 1)")
     if "window" in cfg:
         rules.check_windows(window=cfg.window, stride=cfg.stride, timeline=cfg.get("timeline"))
     if "input" in cfg:
         rules.check_ints("input", cfg.input, length=4, what=" [C,T,H,W]")
+    if "split" in cfg:  # eval scores one split; the data tools may take both
+        check_choice("split", cfg.split, ("train", "val") if "ckpt" in cfg else ("train", "val", "all"))
     if _present(cfg, "part"):  # the data command
         rules.check_data_command(action=cfg.action, part=cfg.part, merge=cfg.merge)

@@ -18,6 +18,8 @@ _EXPORTS = {
     "check_dataset": "check", "CheckReport": "check",
     "VideoReader": "decode", "DecodeError": "decode", "read_all_frames": "decode",
     "write_video": "video_writer",
+    "SampleIndex": "index", "resolve_index": "index",
+    "ShardDataset": "shards", "pack_dataset": "shards", "load_shard_split": "shards",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -94,6 +94,9 @@ class Trainer:
                                          max_epochs=cfg.trainer.max_epochs, base_lr=cfg.optim.lr)
         self.scaler = grad_scaler(self.precision, self.device)
         self.ddp_model = self._wrap(self.model)
+        # Every rank built the same initial weights from `seed`; from here each rank draws its
+        # own dropout masks (as timm does), so the ranks' random states differ.
+        torch.manual_seed(seed + self.env.rank)
 
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
         self.best_top1, self.best_epoch = -1.0, -1
@@ -103,6 +106,9 @@ class Trainer:
         self.flags = ControlFlags(every_minutes=cfg.trainer.ckpt_every_minutes, group=self.env.control_group)
         self.log = RunLog(self.run_dir, enabled=self.env.is_main)
         if self.env.is_main:
+            log.info("data: %s (data.format=%s), %d training videos, %s validation videos, %d classes",
+                     self.data_cfg.name, self.data_cfg.format, len(self.train_set),
+                     len(self.val_set) if self.val_set is not None else "no", len(self.classes))
             log.info("precision: %s", precision_why)
             warning = precision_warning(self.precision, self.device)
             if warning:

@@ -46,7 +46,8 @@ def _backbone_kwargs(cfg: ModelConfig) -> Dict[str, Any]:
 
 def build_backbone(cfg: ModelConfig) -> nn.Module:
     if cfg.arch == "resnet3d":
-        return ResNet3d(cfg.depth, out_indices=tuple(cfg.out_indices), **_backbone_kwargs(cfg))
+        out_indices = (cfg.num_stages - 1,) if cfg.out_indices is None else tuple(cfg.out_indices)
+        return ResNet3d(cfg.depth, out_indices=out_indices, **_backbone_kwargs(cfg))
     # SlowFast: the top-level fields describe the slow pathway; the fast one shares depth,
     # strides and options, with 1/channel_ratio of the channels and its own stem and inflation.
     slow = dict(depth=cfg.depth, lateral=True, **_backbone_kwargs(cfg))
