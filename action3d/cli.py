@@ -16,9 +16,8 @@ import tempfile
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from action3d import __version__
-from action3d.commands._hydra import CONF_DIR, command_help, describe_compose_error, first_line, override_key
+from action3d.commands._hydra import CONF_DIR, command_help, first_line, override_key
 from action3d.errors import Action3dError
-
 
 # command -> one-line help; `action3d.commands.COMMAND.run(cfg)` runs it
 COMMANDS = {

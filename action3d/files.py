@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, BinaryIO, Union
+from typing import BinaryIO, Callable, Union
 
 Writer = Callable[[BinaryIO], None]
 

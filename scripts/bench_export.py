@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import tempfile
 import time
@@ -23,7 +24,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+# As `action3d` sets it (before torch starts OpenMP): spinning OpenMP threads slow every call
+# several times over on a crowded CPU, and would make PyTorch's side of the comparison look worse.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import command_line, format_table, machine_info, median, write_json  # noqa: E402

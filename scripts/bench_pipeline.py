@@ -198,12 +198,14 @@ def pack_for_comparison(dataset, data_cfg: DictConfig, shard_mb: float, folder: 
     and data config that read them with every other setting unchanged."""
     from action3d.data.dataset import build_dataset
     from action3d.data.shards import pack_dataset
+    from action3d.engine.data import shared_index
 
     pack_dataset({"train": dataset.samples}, classes=dataset.classes, out=folder, shard_mb=shard_mb, progress=False)
     shard_cfg = data_cfg.copy()
     shard_cfg.update(format="shards", root=folder, train_list=None, val_list=None, classes_file=None,
                      annotation_dir=None, sampler="random")
-    return build_dataset(shard_cfg, "train", train=True, seed=dataset.seed), shard_cfg
+    shards = shared_index(shard_cfg, "train", None)  # a ShardDataset's samples, classes and class
+    return build_dataset(shard_cfg, "train", train=True, seed=dataset.seed, **shards), shard_cfg
 
 
 # ------------------------------------------------------------------ report

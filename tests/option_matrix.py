@@ -14,7 +14,8 @@ EFFECTS: dict[str, str] = {
     "trainer.precision": "tests/test_trainer_options.py::test_mixed_precision_trains_on_the_cpu_and_the_loss_goes_down",
     "trainer.seed": "tests/test_trainer_options.py::test_the_train_command_passes_trainer_seed_to_the_trainer",
     "trainer.device": "tests/test_trainer_options.py::test_values_that_would_fail_inside_a_library_are_refused_first",
-    "trainer.val_every": "tests/test_trainer_options.py::test_precise_bn_and_validation_run_only_when_validation_is_due",
+    "trainer.val_every":
+        "tests/test_trainer_options.py::test_precise_bn_and_validation_run_only_when_validation_is_due",
     "trainer.ckpt_every": "tests/test_trainer_options.py::test_ckpt_every_keeps_epoch_files",
     "trainer.ckpt_every_minutes":
         "tests/test_trainer_options.py::test_ckpt_every_minutes_writes_last_pt_in_the_middle_of_an_epoch",
@@ -25,10 +26,12 @@ EFFECTS: dict[str, str] = {
     "trainer.precise_bn_batches":
         "tests/test_trainer_options.py::test_precise_bn_and_validation_run_only_when_validation_is_due",
     "trainer.grad_clip": "tests/test_trainer_options.py::test_grad_clip_limits_the_gradient_norm_of_each_step",
-    "trainer.accum_steps": "tests/test_trainer_options.py::test_accumulation_leftover_does_not_leak_into_the_next_epoch",
+    "trainer.accum_steps":
+        "tests/test_trainer_options.py::test_accumulation_leftover_does_not_leak_into_the_next_epoch",
     "trainer.label_smoothing": "tests/test_trainer_options.py::test_label_smoothing_reaches_the_loss",
     "trainer.log_every": "tests/test_trainer_options.py::test_log_every_sets_the_logged_points",
-    "trainer.max_steps": "tests/test_trainer_options.py::test_max_steps_validates_before_it_ends_without_changing_last_pt",
+    "trainer.max_steps":
+        "tests/test_trainer_options.py::test_max_steps_validates_before_it_ends_without_changing_last_pt",
     "trainer.data_wait_warn": "tests/test_trainer_options.py::test_data_wait_warn_is_the_threshold_of_the_advice",
     "optim.name": "tests/test_optim.py::test_optimizer_kinds_and_scheduler_drive_lr",
     "optim.lr": "tests/test_optim.py::test_optim_keys_reach_the_optimizer_from_the_config",

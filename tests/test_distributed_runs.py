@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SMALL, free_port, run_cli
 
 from action3d.engine import faults
+
+from conftest import SMALL, free_port, run_cli
 
 pytestmark = pytest.mark.slow
 

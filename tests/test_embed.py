@@ -9,6 +9,7 @@ import pytest
 import torch
 from deploy_support import small_slowfast, trained_checkpoint
 
+from action3d.cli import main as cli_main
 from action3d.commands import embed as embed_command
 from action3d.commands._hydra import compose_config
 from action3d.data.synthetic import write_sequence
@@ -31,7 +32,7 @@ def _read_index(path: Path):
 
 
 def test_the_same_video_twice_gives_identical_features(trained):
-    video = sorted((_split(trained, "val") / "grow").glob("*.mp4"))[0]
+    video = sorted((_split(trained, "val") / "move_left").glob("*.mp4"))[0]
     first, spans = embed_video(trained, str(video), num_clips=2, progress=False)
     second, _ = embed_video(trained, str(video), num_clips=2, progress=False)
     assert first.shape == (1, trained.model.cls_head.in_channels) and first.dtype == np.float32
@@ -40,7 +41,7 @@ def test_the_same_video_twice_gives_identical_features(trained):
 
 def test_features_are_the_pooled_input_of_the_classifier(trained):
     """Feeding the embedding to the classifier gives the model's logits (eval mode: no dropout)."""
-    video = sorted((_split(trained, "val") / "move_up").glob("*.mp4"))[0]
+    video = sorted((_split(trained, "val") / "move_down").glob("*.mp4"))[0]
     features, _ = embed_video(trained, str(video), progress=False)
     from action3d.engine.predict import predict
 
@@ -89,7 +90,7 @@ def test_a_linear_probe_on_the_embeddings_beats_twice_chance(trained, tmp_path):
 def test_embed_command_writes_npy_per_window_and_names_a_broken_file(trained, tmp_path, capsys):
     folder = tmp_path / "videos"
     (folder / "sub").mkdir(parents=True)
-    write_sequence(folder / "sub" / "long.mp4", ["move_right", "grow"], clips_per_class=2, size=64)   # 2.56 s
+    write_sequence(folder / "sub" / "long.mp4", ["move_right", "move_up"], clips_per_class=2, size=64)   # 2.56 s
     (folder / "broken.mp4").write_bytes(b"not a video")
     out = tmp_path / "emb"
     cfg = compose_config("embed", [f"ckpt={trained.path}", f"video={folder}", f"out={out}", "window=1", "stride=0.6"])
@@ -105,3 +106,13 @@ def test_embed_command_writes_npy_per_window_and_names_a_broken_file(trained, tm
     assert features.shape[0] == len(rows) == 4                      # windows at 0, 0.6, 1.2 and the tail's 1.56
     assert [(float(r["start"]), float(r["end"])) for r in rows] == [(0, 1), (0.6, 1.6), (1.2, 2.2), (1.56, 2.56)]
     assert {r["file"] for r in rows} == {"sub/long.mp4.npy"} and [int(r["row"]) for r in rows] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("command", ["embed", "explain"])
+def test_keys_that_cannot_apply_are_refused_in_one_line(trained, tmp_path, capsys, command):
+    args = [command, f"ckpt={trained.path}", f"video={trained.path}", f"out={tmp_path / 'out'}"]
+    for key in ("eval.batch_size=2", "data.num_workers=4"):
+        assert cli_main([*args, key]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"action3d {command}: error: {key.split('=')[0]} does not apply"), err
+    assert not (tmp_path / "out").exists()

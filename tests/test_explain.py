@@ -69,7 +69,7 @@ def test_slowfast_uses_both_pathways():
 @pytest.mark.slow
 def test_the_heat_lies_on_the_moving_shapes_not_on_the_static_distractors(trained, tmp_path):
     """move_right videos with static distractors: mean heat per pixel over the movers vs over the
-    distractors, summed over the videos (layer2 of tiny: an 8x8 grid at 64 px)."""
+    distractors (the automatic layer: tiny's stage 2, an 8x8 grid at 64 px)."""
     target = trained.classes.index("move_right")
     movers_heat, distractors_heat = [], []
     seed = 0
@@ -88,19 +88,20 @@ def test_the_heat_lies_on_the_moving_shapes_not_on_the_static_distractors(traine
         assert heat.shape == (16, 64, 64) and grid == (8, 8)
         movers_heat.append(heat[movers].mean())
         distractors_heat.append(heat[distractors].mean())
-    assert np.mean(movers_heat) > 2 * np.mean(distractors_heat), (movers_heat, distractors_heat)
+    wins = sum(m > d for m, d in zip(movers_heat, distractors_heat, strict=True))
+    assert wins >= 3 and np.mean(movers_heat) > 1.5 * np.mean(distractors_heat), (movers_heat, distractors_heat)
 
 
 @pytest.mark.slow
 def test_explain_command_writes_every_frame_and_prints_the_layer(trained, tmp_path, capsys):
-    frames = render_video("grow", np.random.default_rng([3, 3]), num_frames=40, size=64)    # 2.5 clips of 16
-    write_mp4(tmp_path / "grow.mp4", frames)
+    frames = render_video("move_up", np.random.default_rng([3, 3]), num_frames=40, size=64)    # 2.5 clips of 16
+    write_mp4(tmp_path / "up.mp4", frames)
     out = tmp_path / "out" / "explained.mp4"
-    cfg = compose_config("explain", [f"ckpt={trained.path}", f"video={tmp_path / 'grow.mp4'}", f"out={out}",
-                                     "class_name=shrink"])
+    cfg = compose_config("explain", [f"ckpt={trained.path}", f"video={tmp_path / 'up.mp4'}", f"out={out}",
+                                     "class_name=move_down"])
     result = explain_command.run(cfg)
     printed = capsys.readouterr().out
-    assert "class        shrink (class_name; probability" in printed
+    assert "class        move_down (class_name; probability" in printed
     assert "layer        backbone.layer2 (Grad-CAM; grid 8x8 at short side 64)" in printed
     written = read_all_frames(out)                                       # (C, T, H, W)
     assert written.shape == (3, 40, 64, 64) and result.frames == 40
@@ -108,7 +109,7 @@ def test_explain_command_writes_every_frame_and_prints_the_layer(trained, tmp_pa
 
 
 def test_explain_errors_name_the_key(trained, tmp_path):
-    write_mp4(tmp_path / "v.mp4", render_video("grow", np.random.default_rng(0), num_frames=16, size=64))
+    write_mp4(tmp_path / "v.mp4", render_video("move_up", np.random.default_rng(0), num_frames=16, size=64))
     with pytest.raises(Action3dError) as err:
         explain_command.run(compose_config("explain", [f"ckpt={trained.path}", f"video={tmp_path / 'v.mp4'}",
                                                        f"out={tmp_path / 'o.mp4'}", "class_name=jump"]))

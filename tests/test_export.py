@@ -107,6 +107,7 @@ def test_export_command_prints_parity_and_data_overrides_reach_the_sidecar(check
     (["format=tflite"], "format=tflite"),
     (["ckpt=missing.pt"], "ckpt=missing.pt"),
     (["trainer.device=cpu"], "trainer"),          # export always runs fp32 on the CPU: no trainer section
+    (["data.batch_size=4"], "data.batch_size does not apply here: export records the sampling"),
 ])
 def test_bad_export_input_is_one_line_naming_the_key(checkpoints, tmp_path, capsys, args, key):
     given = {"ckpt": f"ckpt={checkpoints['tiny']}", "format": "format=onnx", "out": f"out={tmp_path / 'x.onnx'}"}

@@ -34,7 +34,8 @@ def test_optimizer_kinds_and_scheduler_drive_lr(name, cls):
     model = nn.Linear(3, 2)
     opt = build_optimizer(model, OptimConfig(name=name, lr=0.5, nesterov=(name == "sgd")))
     assert isinstance(opt, cls)
-    sched = build_scheduler(opt, SchedConfig(name="cosine", warmup_epochs=0), steps_per_epoch=2, max_epochs=1, base_lr=0.5)
+    sched = build_scheduler(opt, SchedConfig(name="cosine", warmup_epochs=0), steps_per_epoch=2, max_epochs=1,
+                            base_lr=0.5)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
     opt.step()
     sched.step()

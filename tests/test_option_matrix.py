@@ -5,9 +5,9 @@ import dataclasses
 import re
 from pathlib import Path
 
-from option_matrix import EFFECTS
-
 from action3d.config import SCHEMAS
+
+from option_matrix import EFFECTS
 
 TESTS = Path(__file__).parent
 

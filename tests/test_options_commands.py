@@ -16,7 +16,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from action3d.errors import Action3dError
 import torch
 from options_compose import compose
 
@@ -30,6 +29,7 @@ from action3d.data.decode import VideoReader
 from action3d.data.video_writer import write_video
 from action3d.engine import evaluate as evaluate_module
 from action3d.engine.train import Trainer
+from action3d.errors import Action3dError
 
 from conftest import SMALL
 

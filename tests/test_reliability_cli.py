@@ -8,9 +8,6 @@ Hydra creates or touches any run directory (`action3d.preflight`).
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pytest
 import torch
 
 from action3d import cli
+
 from conftest import SMALL, run_cli
 
 # (command line, substrings the one error line must hold); {inputs} is a folder that exists,
@@ -65,7 +63,8 @@ BAD_COMMAND_LINES = [
     # missing dataset root or annotation files
     ("train data=folder", ["data.train_list is not set", "data.format=list"]),
     ("train data=folder data.root=/nonexistent/videos", ["data.root=/nonexistent/videos", "no such folder"]),
-    ("train data=folder data.train_list={inputs}/missing.txt", ["data.train_list={inputs}/missing.txt", "no such file"]),
+    ("train data=folder data.train_list={inputs}/missing.txt",
+     ["data.train_list={inputs}/missing.txt", "no such file"]),
     ("train data=folder data.format=folder data.root={inputs}", ["data.train_list", "{inputs}/train"]),
     ("train data=kinetics data.root=/nonexistent/k400", ["data.root=/nonexistent/k400", "data.format=kinetics"]),
     ("train data=ucf101 data.root={inputs}", ["data.annotation_dir is not set", "ucf101"]),

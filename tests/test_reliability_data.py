@@ -13,6 +13,7 @@ import pytest
 
 from action3d.config import SyntheticConfig
 from action3d.data.synthetic import make_synthetic
+
 from conftest import SMALL, run_cli
 
 

@@ -24,6 +24,7 @@ import torch
 
 from action3d.engine import faults
 from action3d.errors import Action3dError
+
 from conftest import SMALL
 
 
@@ -37,7 +38,8 @@ def train(args, *, cwd: Path, cache: Path, fault: Optional[str] = None, check: b
     result = subprocess.run([sys.executable, "-m", "action3d", "train", *args], cwd=cwd, env=env,
                             capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"train {args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(f"train {args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
     return result
 
 
@@ -213,7 +215,8 @@ def test_ctrl_c_with_loader_workers_saves_then_resumes_to_the_same_weights(refer
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     metrics = tmp_path / "run/metrics.jsonl"
     deadline = time.time() + 180
-    while time.time() < deadline and proc.poll() is None and not (metrics.exists() and "train/loss" in metrics.read_text()):
+    started = lambda: metrics.exists() and "train/loss" in metrics.read_text()  # noqa: E731
+    while time.time() < deadline and proc.poll() is None and not started():
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)

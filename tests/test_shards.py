@@ -15,20 +15,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
 
 import action3d.data.shards as shards_module
 from action3d.commands import data as data_command
 from action3d.commands._hydra import compose_config
 from action3d.config.rules import ConfigError
+from action3d.data.annotations import read_shard_index
 from action3d.data.dataset import build_dataset
-from action3d.data.shards import ShardDataset, read_shard_index
+from action3d.data.shards import ShardDataset
 from action3d.data.video_writer import write_video
-from action3d.engine.data import shard_loader, train_loader
+from action3d.engine.data import shard_loader, shared_index, train_loader
 from action3d.engine.distributed import DistEnv
 from action3d.engine.evaluate import evaluate
 from action3d.engine.inference import TrainedModel
 from action3d.models import build_model
+
+from conftest import run_cli
 
 CPU = torch.device("cpu")
 CLASSES = ["walk", "run", "jump", "swim"]
@@ -73,6 +75,11 @@ def packed(source, tmp_path_factory):
     out = tmp_path_factory.mktemp("packed")
     data_command.run(compose_config("data", ["action=pack", f"out={out}", "shard_mb=0.003", *files_overrides(source)]))
     return out
+
+
+def shard_set(data_cfg, split: str = "train", *, train: bool, seed: int = 0) -> ShardDataset:
+    """The dataset the trainer and evaluator build for data.format=shards."""
+    return build_dataset(data_cfg, split, train=train, seed=seed, **shared_index(data_cfg, split, None))
 
 
 def shards_config(root: Path, *overrides: str):
@@ -126,7 +133,7 @@ def test_training_shards_are_split_into_equal_disjoint_ranges(packed, monkeypatc
         cfg = shards_config(packed, f"data.batch_size={batch}")
         ranges = []
         for rank in range(world):
-            dataset = build_dataset(cfg.data, "train", train=True)
+            dataset = shard_set(cfg.data, train=True)
             dataset.assign(rank=rank, world_size=world, num_workers=workers, batch_size=batch, train=True)
             dataset.set_epoch(3)
             assert len(dataset) == 17 // (world * workers * batch) * batch * workers   # equal for every rank
@@ -141,7 +148,7 @@ def test_training_shards_are_split_into_equal_disjoint_ranges(packed, monkeypatc
 def test_an_epoch_permutes_the_shards_and_shard_shuffle_mixes_each_range(packed, monkeypatch):
     """data.shard_shuffle: 0 reads each range in shard order; a buffer mixes it (same samples)."""
     def epoch_keys(shuffle: int, epoch: int) -> list:
-        dataset = build_dataset(shards_config(packed).data, "train", train=True)
+        dataset = shard_set(shards_config(packed).data, train=True)
         dataset.assign(rank=0, world_size=1, num_workers=1, batch_size=1, train=True, shuffle=shuffle)
         dataset.set_epoch(epoch)
         return stream_keys(dataset, monkeypatch)
@@ -158,7 +165,7 @@ def test_eval_over_shards_counts_every_video_once_on_2_ranks_x_2_workers(packed)
     cfg = shards_config(packed, "data.num_workers=2")
     seen = []
     for rank in range(2):
-        dataset = build_dataset(cfg.data, "train", train=False)
+        dataset = shard_set(cfg.data, train=False)
         loader = shard_loader(dataset, cfg.data, DistEnv(rank, 2, rank, CPU), batch_size=3)
         assert len(loader.sampler) in (8, 9)
         for clips, labels, keys in loader:
@@ -195,7 +202,7 @@ def test_corrupt_and_cut_off_samples_are_replaced_named_and_counts_stay_equal(pa
     cfg = shards_config(damaged)
     counts, failures = [], []
     for rank in range(2):
-        dataset = build_dataset(cfg.data, "train", train=True)
+        dataset = shard_set(cfg.data, train=True)
         dataset.assign(rank=rank, world_size=2, num_workers=1, batch_size=2, train=True)
         fake_workers(monkeypatch, 0, 1)
         items = list(dataset)
@@ -209,7 +216,7 @@ def test_corrupt_and_cut_off_samples_are_replaced_named_and_counts_stay_equal(pa
 
 def test_mid_epoch_resume_replays_the_same_batches_with_workers(packed):
     cfg = shards_config(packed, "data.num_workers=2", "data.batch_size=2", "data.shard_shuffle=4")
-    dataset = build_dataset(cfg.data, "train", train=True, seed=5)
+    dataset = shard_set(cfg.data, train=True, seed=5)
     loader = train_loader(dataset, cfg.data, DistEnv(0, 1, 0, CPU), seed=5)
     loader.sampler.set_epoch(1)
     full = [(keys.tolist(), clips) for clips, _, keys in loader]
@@ -222,7 +229,7 @@ def test_mid_epoch_resume_replays_the_same_batches_with_workers(packed):
 
 
 def test_num_clips_works_and_balanced_sampling_is_refused_with_shards(packed, monkeypatch):
-    dataset = build_dataset(shards_config(packed, "data.num_clips=2").data, "train", train=True)
+    dataset = shard_set(shards_config(packed, "data.num_clips=2").data, train=True)
     dataset.assign(rank=0, world_size=1, num_workers=1, batch_size=1, train=True)
     fake_workers(monkeypatch, 0, 1)
     assert next(iter(dataset))[0].shape == (2, 3, 4, 32, 32)
@@ -254,14 +261,16 @@ def test_pack_then_train_from_shards_and_resume_at_the_epoch_boundary(packed, tm
 
 
 @pytest.mark.slow
-def test_torchrun_eval_over_shards_counts_each_video_once(packed, tmp_path, cache_dir):
-    """Two real processes (gloo), two loader workers each, over 7 validation videos."""
-    from action3d.engine.train import Trainer
-
-    run = tmp_path / "run"
-    Trainer(shards_config(packed, "data.batch_size=2", "trainer.max_epochs=1"), run_dir=run, seed=0).fit()
-    done = run_cli(["eval", f"ckpt={run / 'last.pt'}", "data=shards", f"data.root={packed}", *SAMPLING[:4],
-                    "data.num_workers=2", "eval.batch_size=2", f"hydra.run.dir={tmp_path / 'eval'}"],
-                   cwd=tmp_path, cache=cache_dir, torchrun=2, check=True)
+def test_torchrun_train_and_eval_over_shards(packed, tmp_path, cache_dir):
+    """Two real processes (gloo), two loader workers each: DDP training stays in step (equal
+    batches per rank), and eval counts each of the 7 validation videos once."""
+    common = ["data=shards", f"data.root={packed}", *SAMPLING[:4], "data.num_workers=2"]
+    run_cli(["train", *common, "data.batch_size=2", "trainer.max_epochs=1", "trainer.precision=32",
+             "trainer.precise_bn_batches=0", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, cache=cache_dir,
+            torchrun=2, check=True)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["steps"] == 17 // (2 * 2 * 2) * 2  # per rank, equal
+    done = run_cli(["eval", f"ckpt={tmp_path / 'run' / 'last.pt'}", *common, "eval.batch_size=2",
+                    f"hydra.run.dir={tmp_path / 'eval'}"], cwd=tmp_path, cache=cache_dir, torchrun=2, check=True)
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert report["processes"] == 2 and report["num_videos"] == 7 and report["num_failed"] == 0, done.stdout[-2000:]

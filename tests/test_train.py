@@ -26,7 +26,8 @@ def assert_same_weights(a: dict, b: dict, atol: float = 0.0) -> None:
         if atol == 0.0:
             assert torch.equal(a[key], b[key]), key
         else:
-            assert torch.allclose(a[key].float(), b[key].float(), atol=atol, rtol=0), (key, (a[key] - b[key]).abs().max())
+            difference = (a[key] - b[key]).abs().max()
+            assert torch.allclose(a[key].float(), b[key].float(), atol=atol, rtol=0), (key, difference)
 
 
 def test_short_run_writes_checkpoints_tensorboard_and_metrics(tmp_path, cache_dir):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SMALL
 
 from action3d.cli import main
 from action3d.commands._hydra import compose_config
@@ -21,6 +20,8 @@ from action3d.engine import precision as precision_mod
 from action3d.engine import train as train_mod
 from action3d.engine.train import Trainer
 from action3d.errors import Action3dError
+
+from conftest import SMALL
 
 
 def make(tmp_path: Path, *overrides: str, name: str = "run", seed: int = 0) -> Trainer:
@@ -86,7 +87,7 @@ def test_accum_steps_above_the_epoch_is_one_line(tmp_path, cache_dir):
 # ---------------------------------------------------------------- refusals before anything runs
 
 @pytest.mark.parametrize("override, words", [
-    ("trainer.sync_bn=true", "trainer.sync_bn=true needs CUDA"),
+    ("trainer.sync_bn=true", "trainer.sync_bn does not apply here: it synchronises BatchNorm across DDP"),
     ("optim.momentum=-1.0", "optim.momentum=-1.0 is not allowed: must be in [0, 1]"),
     ("optim.weight_decay=-0.1", "optim.weight_decay=-0.1 is not allowed"),
     ("optim=adamw optim.betas=[0.9,1.5]", "optim.betas=[0.9,1.5] is not allowed"),
@@ -101,6 +102,14 @@ def test_values_that_would_fail_inside_a_library_are_refused_first(override, wor
     code = main(["train", *override.split(), "hydra.run.dir=run"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and words in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sync_bn_under_torchrun_on_cpu_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORLD_SIZE", "2")        # what torchrun sets; prevalidate needs no process group
+    assert main(["train", "trainer.sync_bn=true", "hydra.run.dir=run"]) == 2
+    assert "trainer.sync_bn=true needs CUDA" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

@@ -1,7 +1,8 @@
 """What a command will read must be there: checked before Hydra creates any run directory.
 
 `action3d.cli.prevalidate` calls `check_inputs` for every job of a command line, after the config
-checks (`action3d.config.validate`). Without it a missing dataset root, annotation list, checkpoint or video, a required key
+checks (`action3d.config.validate`). Without it a missing dataset root, annotation list, checkpoint
+or video, a required key
 left out, or a CUDA-only setting on a machine without CUDA would be found only after Hydra had
 created the run directory (or written its config and log into an existing one, e.g. the run a
 user meant to resume). Only existence and cheap facts are checked here; reading the files

@@ -3,8 +3,15 @@
 Nothing here imports torch: the command line composes and checks a config, and answers
 `--help` or a config mistake, before any heavy import.
 """
-from action3d.config.commands import (SCHEMAS, DataCommandConfig, EvalCommandConfig, InfoConfig,
-                                      PredictConfig, TrainConfig, register_configs)
+from action3d.config.commands import (
+                                      SCHEMAS,
+                                      DataCommandConfig,
+                                      EvalCommandConfig,
+                                      InfoConfig,
+                                      PredictConfig,
+                                      TrainConfig,
+                                      register_configs,
+)
 from action3d.config.data import DataConfig, SyntheticConfig
 from action3d.config.model import ModelConfig
 from action3d.config.rules import ConfigError

@@ -8,6 +8,7 @@ the user set are checked. Plain Python, no torch: `action3d.cli.prevalidate` cal
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Iterable, List, Optional, Tuple
 
 from omegaconf import DictConfig
@@ -19,10 +20,13 @@ DATASET_KEYS = ("data.format", "data.root", "data.train_list", "data.val_list", 
                 "data.annotation_dir", "data.split", "data.name", "data.synthetic")
 # Data keys of training only: its augmentation, its batches and its loader.
 TRAINING_DATA_KEYS = ("data.batch_size", "data.num_clips", "data.train_crop", "data.crop_area_range", "data.flip",
-                      "data.persistent_workers")
+                      "data.persistent_workers", "data.shard_shuffle")
 LOADER_KEYS = ("data.num_workers", "data.pin_memory", "data.persistent_workers", "data.prefetch_factor")
 SLOWFAST_KEYS = ("model.resample_rate", "model.speed_ratio", "model.channel_ratio", "model.fusion_kernel",
                  "model.fast_conv1_kernel", "model.fast_inflate")
+# The data keys export takes: the input shape, the normalisation inside the model, the sidecar's sampling.
+EXPORT_DATA_KEYS = ("data.clip_len", "data.frame_interval", "data.short_side", "data.crop_size", "data.mean",
+                    "data.std")
 NON_LOCAL_KEYS = ("model.non_local_mode", "model.non_local_sub_sample", "model.non_local_use_scale")
 
 Condition = Callable[[DictConfig], Optional[str]]  # cfg -> why the key cannot apply, or None
@@ -63,7 +67,11 @@ RULES: List[Tuple[Tuple[str, ...], Tuple[str, ...], Condition]] = [
      lambda c: None if c.data.format not in ("ucf101", "hmdb51")
      else f"data.format={c.data.format} takes its classes from the official split files"),
     (("train", "eval", "data"), ("data.synthetic",),
-     lambda c: None if c.data.format == "synthetic" else f"it configures the synthetic set and data.format={c.data.format}"),
+     lambda c: None if c.data.format == "synthetic"
+     else f"it configures the synthetic set and data.format={c.data.format}"),
+    (("train",), ("data.shard_shuffle",),
+     lambda c: None if c.data.format == "shards"
+     else f"it sizes the shuffle buffer of data.format=shards and data.format={c.data.format}"),
     (("train",), ("data.persistent_workers", "data.prefetch_factor"),
      lambda c: None if c.data.num_workers != 0 else "data.num_workers=0 loads in the main process"),
     (("train", "info"), SLOWFAST_KEYS,
@@ -93,8 +101,14 @@ RULES: List[Tuple[Tuple[str, ...], Tuple[str, ...], Condition]] = [
     (("train",), ("model.in_channels",),
      lambda c: None if c.model.in_channels == 3 else "videos decode to 3 RGB channels; other input channels "
                                                       "apply to `action3d info` and to Python use of the backbones"),
+    (("train",), ("trainer.sync_bn",),
+     lambda c: None if not c.trainer.sync_bn or int(os.environ.get("WORLD_SIZE", "1")) > 1
+     else "it synchronises BatchNorm across DDP processes and this is one process (start it with torchrun)"),
     (("predict",), ("eval.batch_size",),
      _always("predict scores one video at a time")),
+    (("embed", "explain"), DATASET_KEYS + TRAINING_DATA_KEYS + LOADER_KEYS + ("data.max_fail_ratio", "eval.batch_size"),
+     _always("it reads the videos given by video=, one window or clip at a time in this process; only sampling, "
+             "crop, decoding and normalisation keys of data.* apply")),
     (("data",), TRAINING_DATA_KEYS + LOADER_KEYS,
      _always("the data tools do not load batches")),
 ]
@@ -109,6 +123,8 @@ def not_applicable(command: str, key: str, cfg: DictConfig) -> Optional[str]:
                 return reason
     if command == "data":
         return _data_action_reason(key, cfg)
+    if command == "export" and key.startswith("data.") and not _under(key, EXPORT_DATA_KEYS):
+        return f"export records the sampling and normalises inside the model; only {', '.join(EXPORT_DATA_KEYS)} apply"
     return None
 
 
@@ -116,7 +132,8 @@ def not_applicable(command: str, key: str, cfg: DictConfig) -> Optional[str]:
 DATA_ACTION_KEYS = {
     "synth": ("out", "data.synthetic"),
     "check": ("out", "workers", "min_frames", "split", "data"),
-    "prepare": ("out", "workers", "short_side", "gop", "crf", "split", "data"),
+    "prepare": ("out", "workers", "short_side", "gop", "crf", "split", "part", "merge", "data"),
+    "pack": ("out", "shard_mb", "split", "data"),
 }
 DATA_ACTION_SAMPLING = ("data.clip_len", "data.frame_interval")  # check: the clip span
 
@@ -126,9 +143,10 @@ def _data_action_reason(key: str, cfg: DictConfig) -> Optional[str]:
     if action not in DATA_ACTION_KEYS or key == "action":
         return None
     allowed = DATA_ACTION_KEYS[action]
-    if action == "prepare" and _under(key, DATA_ACTION_SAMPLING):
-        return "prepare re-encodes whole videos; clip sampling does not apply"
-    if action in ("check", "prepare") and key.startswith("data.") and not (
+    if action in ("prepare", "pack") and _under(key, DATA_ACTION_SAMPLING):
+        verb = "re-encodes" if action == "prepare" else "copies"
+        return f"{action} {verb} whole videos; clip sampling does not apply"
+    if action in ("check", "prepare", "pack") and key.startswith("data.") and not (
             _under(key, DATASET_KEYS) or _under(key, DATA_ACTION_SAMPLING) or key == "data.autorotate"):
         return f"data {action} reads the dataset's files; clip transforms and loading do not apply"
     if not _under(key, allowed):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import logging
 import os
 import re
@@ -267,6 +268,28 @@ def find_videos(path: Path, *, key: str = "video") -> List[Path]:
     raise Action3dError(f"{key}={path}: no such file or folder")
 
 
+# --------------------------------------------------------------------------- packed shards
+
+SHARD_INDEX_FILE = "index.json"         # written by `action3d data pack` (action3d.data.shards)
+SHARDS_FORMAT = "action3d-shards-v1"
+
+
+def read_shard_index(root: str | Path) -> dict:
+    """The index of a packed dataset (`data.format=shards`): classes, and per split its samples and shards."""
+    path = Path(root) / SHARD_INDEX_FILE
+    try:
+        index = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise Action3dError(f"data.root={root}: no {SHARD_INDEX_FILE}; pack a dataset with `action3d data pack "
+                            "data=... out=DIR` and train with data=shards data.root=DIR") from None
+    except (OSError, ValueError) as err:
+        raise Action3dError(f"{path}: unreadable shard index ({err})") from None
+    if not isinstance(index, dict) or index.get("format") != SHARDS_FORMAT:
+        found = index.get("format") if isinstance(index, dict) else None
+        raise Action3dError(f"{path}: not an action3d shard index (format {found!r}, expected {SHARDS_FORMAT})")
+    return index
+
+
 # --------------------------------------------------------------------------- one entry point
 
 def _require(data_cfg, key: str, hint: str) -> str:
@@ -296,9 +319,8 @@ def list_classes(data_cfg) -> List[str]:
 def has_split(data_cfg, split: str) -> bool:
     """Whether `data_cfg` defines `split` ("train" | "val") without reading any annotation."""
     if data_cfg.format == "shards":  # the packed splits, listed in data.root/index.json
-        from action3d.data.shards import shard_split_exists
-
-        return shard_split_exists(data_cfg.root, split)
+        root = data_cfg.root
+        return bool(root) and (Path(root) / SHARD_INDEX_FILE).is_file() and split in read_shard_index(root)["splits"]
     if data_cfg.format in ("synthetic", "ucf101", "hmdb51"):
         return True  # the synthetic set and the official splits always have both
     if data_cfg.format == "folder":

@@ -294,26 +294,22 @@ def _describe(err: Exception, path: str) -> str:
 
 def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int] = None,
                   num_crops: int = 1, samples: Optional[Sequence[Tuple[str, int]]] = None,
-                  classes: Optional[Sequence[str]] = None, seed: int = 0) -> VideoDataset:
+                  classes: Optional[Sequence[str]] = None, dataset_class: Optional[type] = None, seed: int = 0
+                  ) -> VideoDataset:
     """The dataset of `split` ("train" | "val") that `data_cfg` describes (resolved: a synthetic
     set must have its paths, see `action3d.engine.data.resolve_data`).
 
     train: random clips and crops (else evenly spread clips, `num_crops` 1/3/10 crops).
     num_clips: clips per video (default data.num_clips). samples: load these `(path, label)`
     instead of the annotation list (e.g. `predict` on arbitrary files, label -1), with `classes`
-    (e.g. an index resolved once per job, `action3d.engine.data.shared_index`).
-    data.format=shards: a `ShardDataset` streaming the packed split (`action3d.data.shards`).
+    and the `dataset_class` to build (default VideoDataset): `action3d.engine.data.shared_index`
+    gives them, resolved once per job, and for data.format=shards a `ShardDataset`.
     """
     from action3d.data.index import resolve_index
     from action3d.data.transforms import build_test_transform, build_train_transform
 
-    dataset_class = VideoDataset
-    if samples is None and data_cfg.format == "shards":
-        from action3d.data.shards import ShardDataset, load_shard_split
-
-        samples, classes = load_shard_split(data_cfg.root, split)
-        dataset_class = ShardDataset
-    elif samples is None:
+    dataset_class = dataset_class or VideoDataset
+    if samples is None:
         samples, classes = resolve_index(data_cfg, split)  # cached: see action3d.data.index
         if not samples:
             raise Action3dError(f"data.{split}_list of data.root={data_cfg.root}: no videos in split {split}")

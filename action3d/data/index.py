@@ -12,8 +12,9 @@ dataset root, match, report missing files) with its result cached under
 `$ACTION3D_CACHE/index/` (`~/.cache/action3d/index/`), so the dataset root may be read-only. The
 cache key is a hash of the format, the root path, the split and the bytes of every annotation file;
 a cached entry also records the modification time of every folder that resolving listed, and is
-rebuilt when one of them changed (a video added, removed or renamed). A warm load reads the
-annotation files (to hash them), stats those folders and loads the arrays.
+rebuilt when one of them changed (a video added, removed or renamed), or when one had changed
+less than `RACY_NS` before the entry was written. A warm load reads the annotation files (to hash
+them), stats those folders and loads the arrays.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import io
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from action3d.files import atomic_write
 log = logging.getLogger("action3d.data")
 
 CACHE_VERSION = 1        # bump when the cached content or its meaning changes
+RACY_NS = 2_000_000_000  # folder times this close to the resolution are not trusted (see _load_cached)
 _FOLDER_FORMATS = ("kinetics", "folder")  # formats that find videos by listing folders
 
 
@@ -211,7 +214,7 @@ def _captured_warnings(logger: logging.Logger) -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def _load_cached(path: Path, *, times_now) -> tuple[SampleIndex, list[str], list[str]] | None:
+def _load_cached(path: Path) -> tuple[SampleIndex, list[str], list[str]] | None:
     """(index, classes, notes) from a valid cache file, else None (missing, damaged or stale)."""
     try:
         index, meta = SampleIndex.load(path)
@@ -221,8 +224,14 @@ def _load_cached(path: Path, *, times_now) -> tuple[SampleIndex, list[str], list
         log.info("index cache %s unreadable (%s): rebuilding it", path, err)
         return None
     folders = meta.get("folders", {})
-    if folders and times_now(list(folders)) != folders:
+    if folders and _stat_times(list(folders)) != folders:
         log.info("index cache %s: the dataset's folder listing changed; rebuilding it", path)
+        return None
+    # A folder changed within RACY_NS before the resolution may change again within the same
+    # timestamp tick (coarse on local disks, a second on some network filesystems) unseen: trust
+    # such an entry only once a later resolution finds the folder older.
+    if any(t >= meta.get("resolved_at", 0) - RACY_NS for t in folders.values()):
+        log.info("index cache %s: folders modified just before it was written; resolving again", path)
         return None
     return index, list(meta["classes"]), list(meta.get("notes", []))
 
@@ -235,16 +244,18 @@ def resolve_index(data_cfg, split: str, *, use_cache: bool = True) -> tuple[Samp
 
     if data_cfg.format == "shards":
         raise Action3dError(f"data.format=shards (data.root={data_cfg.root}): packed shards have no annotation "
-                            "lists to resolve; the data tools need the source dataset (its data=... group)")
+                            "lists to resolve (a ShardDataset reads them: action3d.engine.data.shared_index); "
+                            "the data tools need the source dataset (its data=... group)")
     files = annotation_files(data_cfg)
     path = index_cache_dir() / f"{cache_key(data_cfg, split, files)}.npz"
     if use_cache:
-        cached = _load_cached(path, times_now=_stat_times)
+        cached = _load_cached(path)
         if cached is not None:
             index, classes, notes = cached
             for note in notes:
                 log.warning("%s", note)
             return index, classes
+    resolved_at = time.time_ns()
     times = folder_times(listed_folders(data_cfg))  # before listing: a change meanwhile shows next time
     index_videos.cache_clear()  # this process may have listed the root before the change
     with _captured_warnings(log) as notes:
@@ -253,7 +264,7 @@ def resolve_index(data_cfg, split: str, *, use_cache: bool = True) -> tuple[Samp
     if use_cache:
         try:
             index.save(path, classes=list(classes), folders=times, notes=notes, split=split,
-                       format=data_cfg.format, root=str(data_cfg.root))
+                       format=data_cfg.format, root=str(data_cfg.root), resolved_at=resolved_at)
         except OSError as err:
             log.warning("cannot write the index cache %s (%s); set ACTION3D_CACHE to a writable folder "
                         "to skip this resolution next time", path, err)

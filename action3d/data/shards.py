@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from action3d.data.annotations import VIDEO_EXTENSIONS
+from action3d.data.annotations import SHARD_INDEX_FILE, SHARDS_FORMAT, VIDEO_EXTENSIONS, read_shard_index
 from action3d.data.dataset import MAX_ATTEMPTS, DatasetBrokenError, VideoDataset
 from action3d.data.index import SampleIndex
 from action3d.errors import Action3dError
@@ -55,8 +55,6 @@ from action3d.files import atomic_write
 
 log = logging.getLogger("action3d.data")
 
-INDEX_FILE = "index.json"
-SHARDS_FORMAT = "action3d-shards-v1"
 FAILURES_FILE = "pack_failures.txt"
 REPLACEMENT_POOL = 4        # recent samples (and as many ahead) a corrupt one may be replaced by
 _VIDEO_SUFFIXES = {ext.lstrip(".") for ext in VIDEO_EXTENSIONS}
@@ -179,7 +177,7 @@ def pack_dataset(splits: dict[str, SampleIndex], *, classes: Sequence[str], out:
         atomic_write(out / FAILURES_FILE, "".join(f"{r}\n" for r in failures))
     elif (out / FAILURES_FILE).exists():
         (out / FAILURES_FILE).unlink()
-    atomic_write(out / INDEX_FILE, json.dumps(index, indent=1))
+    atomic_write(out / SHARD_INDEX_FILE, json.dumps(index, indent=1))
     return index
 
 
@@ -201,25 +199,6 @@ class ShardSamples(SampleIndex):
         self.shards = list(shards)
 
 
-def read_shard_index(root: str | os.PathLike) -> dict:
-    path = Path(root) / INDEX_FILE
-    try:
-        index = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise Action3dError(f"data.root={root}: no {INDEX_FILE}; pack a dataset with `action3d data pack "
-                            "data=... out=DIR` and train with data=shards data.root=DIR") from None
-    except (OSError, ValueError) as err:
-        raise Action3dError(f"{path}: unreadable shard index ({err})") from None
-    if index.get("format") != SHARDS_FORMAT:
-        raise Action3dError(f"{path}: not an action3d shard index (format {index.get('format')!r}, "
-                            f"expected {SHARDS_FORMAT})")
-    return index
-
-
-def shard_split_exists(root: str | None, split: str) -> bool:
-    return bool(root) and (Path(root) / INDEX_FILE).is_file() and split in read_shard_index(root)["splits"]
-
-
 def load_shard_split(root: str | os.PathLike, split: str) -> tuple[ShardSamples, list[str]]:
     """The samples and shards of `split` packed under `root`, and the class names."""
     index = read_shard_index(root)
@@ -233,7 +212,7 @@ def load_shard_split(root: str | os.PathLike, split: str) -> tuple[ShardSamples,
         raise Action3dError(f"{Path(root) / entry['table']}: unreadable sample table ({err})") from None
     shards = [Shard(str(Path(root, s["name"]).absolute()), int(s["first"]), int(s["count"])) for s in entry["shards"]]
     if sum(s.count for s in shards) != len(table):
-        raise Action3dError(f"{Path(root) / INDEX_FILE}: split {split} lists {sum(s.count for s in shards)} "
+        raise Action3dError(f"{Path(root) / SHARD_INDEX_FILE}: split {split} lists {sum(s.count for s in shards)} "
                             f"samples in its shards but {len(table)} in {entry['table']}")
     return ShardSamples(table, shards), list(index["classes"])
 
@@ -276,8 +255,9 @@ class Layout:
 class ShardDataset(VideoDataset, IterableDataset):
     """Streams a packed split; items `(clip uint8 (C,T,H,W) or (V,C,T,H,W), label, key)` as VideoDataset.
 
-    Build it with `build_dataset` (data.format=shards), then `assign(...)` it to a rank and its
-    loader (the engine's `train_loader`/`shard_loader` do, through `ShardLoader`).
+    Build it with `build_dataset(data_cfg, split, ..., **action3d.engine.data.shared_index(...))`
+    (data.format=shards), then `assign(...)` it to a rank and its loader (the engine's
+    `train_loader`/`shard_loader` do, through `ShardLoader`).
     """
 
     def __init__(self, samples: ShardSamples, **kwargs):

@@ -184,7 +184,8 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
     movers = []
     for _ in range(int(rng.integers(2, 5))):
         kind = SHAPES[int(rng.integers(len(SHAPES)))]
-        movers.append((kind, contrasting_color(rng, background), *motion_path(name, rng, num_frames=num_frames, size=size)))
+        color = contrasting_color(rng, background)  # before the path: the order of the random draws is fixed
+        movers.append((kind, color, *motion_path(name, rng, num_frames=num_frames, size=size)))
     frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
     for i in range(num_frames):
         canvas = background.copy()
@@ -237,7 +238,7 @@ def write_sequence(path: str | Path, names: Sequence[str], *, clips_per_class: i
                 rng = np.random.default_rng([seed, 2, label, number])   # stream 2: neither train (0) nor val (1)
                 for frame in render_video(name, rng, num_frames=num_frames, size=size):
                     encoder.write(frame)
-            end = start + clips_per_class * num_frames / FPS
+            end = round(start + clips_per_class * num_frames / FPS, 6)
             truth.append((name, start, end))
             start = end
     return truth

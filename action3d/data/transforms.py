@@ -141,7 +141,7 @@ def five_boxes(height: int, width: int, size: int) -> List[Box]:
     size = min(size, height, width)
     bottom, right = height - size, width - size
     corners = [(0, 0), (0, right), (bottom, 0), (bottom, right)]
-    return [(t, l, size, size) for t, l in corners] + [center_box(height, width, size, size)]
+    return [(top, left, size, size) for top, left in corners] + [center_box(height, width, size, size)]
 
 
 def scale_box(box: Box, factor: float, height: int, width: int) -> Box:
@@ -234,48 +234,53 @@ class MultiScaleCrop:
         return f"MultiScaleCrop({self.size}, scales={self.scales}, short_side={self.short_side})"
 
 
-class CenterCrop:
+class FixedCrops:
+    """Test-time crops at fixed places of the frame as if it had been resized to `short_side`:
+    one resize per view. Subclasses say where (`boxes`) and how the views combine (`combine`)."""
+
     def __init__(self, size: int, *, short_side: Optional[int] = None):
         self.size, self.short_side = size, short_side
 
+    def boxes(self, height: int, width: int) -> List[Box]:
+        raise NotImplementedError
+
+    def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(views, dim=-5)                 # a view dimension before C
+
     def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         height, width, factor = virtual_frame(clip, self.short_side)
-        box = center_box(height, width, self.size, self.size)
-        return resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
+        return self.combine([resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
+                             for box in self.boxes(height, width)])
 
     def __repr__(self) -> str:
-        return f"CenterCrop({self.size}, short_side={self.short_side})"
+        return f"{type(self).__name__}({self.size}, short_side={self.short_side})"
 
 
-class ThreeCrop:
+class CenterCrop(FixedCrops):
+    """One centre view: `(..., C,T,H,W)` -> `(..., C,T,size,size)`."""
+
+    def boxes(self, height: int, width: int) -> List[Box]:
+        return [center_box(height, width, self.size, self.size)]
+
+    def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
+        return views[0]
+
+
+class ThreeCrop(FixedCrops):
     """Three views along the long side: `(..., C,T,H,W)` -> `(..., 3, C,T,size,size)`."""
 
-    def __init__(self, size: int, *, short_side: Optional[int] = None):
-        self.size, self.short_side = size, short_side
-
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        height, width, factor = virtual_frame(clip, self.short_side)
-        boxes = [scale_box(b, factor, *clip.shape[-2:]) for b in three_boxes(height, width, self.size)]
-        return torch.stack([resized_crop(clip, b, self.size) for b in boxes], dim=-5)
-
-    def __repr__(self) -> str:
-        return f"ThreeCrop({self.size}, short_side={self.short_side})"
+    def boxes(self, height: int, width: int) -> List[Box]:
+        return three_boxes(height, width, self.size)
 
 
-class TenCrop:
+class TenCrop(FixedCrops):
     """Four corners, centre, and their mirror images: `(..., C,T,H,W)` -> `(..., 10, C,T,size,size)`."""
 
-    def __init__(self, size: int, *, short_side: Optional[int] = None):
-        self.size, self.short_side = size, short_side
+    def boxes(self, height: int, width: int) -> List[Box]:
+        return five_boxes(height, width, self.size)
 
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        height, width, factor = virtual_frame(clip, self.short_side)
-        boxes = [scale_box(b, factor, *clip.shape[-2:]) for b in five_boxes(height, width, self.size)]
-        views = [resized_crop(clip, b, self.size) for b in boxes]
+    def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
         return torch.stack(views + [hflip(v) for v in views], dim=-5)
-
-    def __repr__(self) -> str:
-        return f"TenCrop({self.size}, short_side={self.short_side})"
 
 
 class RandomHorizontalFlip:

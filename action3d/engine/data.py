@@ -14,7 +14,7 @@ from action3d.config import rules
 from action3d.data.annotations import has_split
 from action3d.data.dataset import build_dataset
 from action3d.data.index import resolve_index
-from action3d.data.shards import ShardDataset, ShardLoader
+from action3d.data.shards import ShardDataset, ShardLoader, load_shard_split
 from action3d.data.synthetic import ensure_synthetic
 from action3d.data.transforms import normalize
 from action3d.engine import distributed as dist_utils
@@ -48,9 +48,10 @@ def shared_index(data_cfg: DictConfig, split: str, env: Optional[dist_utils.Dist
     """`build_dataset`'s samples and classes of `split`, resolved once per job: rank 0 reads the
     annotations and lists the root (or loads the cached result, action3d.data.index), the other
     ranks receive the compact index by broadcast (an error on rank 0 is raised on every rank).
-    Packed shards carry their own index: nothing to share."""
+    Packed shards carry their own index (a file each rank reads) and build a `ShardDataset`."""
     if data_cfg.format == "shards":
-        return {}
+        samples, classes = load_shard_split(data_cfg.root, split)
+        return {"samples": samples, "classes": classes, "dataset_class": ShardDataset}
     resolved: Any = None
     if env is None or env.is_main:
         try:

@@ -27,7 +27,7 @@ class DistEnv:
     control_group: Optional[Any] = None
 
     @classmethod
-    def single(cls, device: torch.device) -> "DistEnv":
+    def single(cls, device: torch.device) -> DistEnv:
         """One process, no process group."""
         return cls(rank=0, world_size=1, local_rank=0, device=device)
 

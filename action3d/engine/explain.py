@@ -35,12 +35,12 @@ from action3d.data.transforms import normalize, resize_short_side
 from action3d.data.video_writer import VideoEncoder
 from action3d.engine.precision import autocast
 from action3d.engine.predict import predict
-from action3d.engine.windows import PROGRESS_MIN_STEPS
+from action3d.engine.windows import PROGRESS_MIN_STEPS, open_reader
 from action3d.errors import Action3dError
 from action3d.files import fsync_dir
 
 MIN_GRID = 7
-HEAT_ALPHA = 0.6   # opacity of the colour map where the heat is 1 (0 where it is 0)
+HEAT_ALPHA = 0.45  # opacity of the colour map over the frame
 
 Layer = tuple[str, nn.Module]
 
@@ -151,13 +151,11 @@ def explain_clips(trained, reader: VideoReader, *, target: int, layers: Sequence
 
 
 def overlay(frames: np.ndarray, heat: np.ndarray, *, alpha: float = HEAT_ALPHA) -> np.ndarray:
-    """Frames (n, H, W, 3) uint8 with the heat (n, H, W) in [0, 1] drawn over them (jet colours,
-    opaque where the heat is high, transparent where it is 0)."""
+    """Frames (n, H, W, 3) uint8 blended with the heat (n, H, W) in [0, 1] in jet colours (blue: 0, red: 1)."""
     import matplotlib
 
     colors = matplotlib.colormaps["jet"](heat)[..., :3] * 255.0                  # (n, H, W, 3)
-    weight = alpha * heat[..., None]
-    return np.clip(frames * (1 - weight) + colors * weight, 0, 255).round().astype(np.uint8)
+    return np.clip(frames * (1 - alpha) + colors * alpha, 0, 255).round().astype(np.uint8)
 
 
 # ------------------------------------------------------------------ the whole video
@@ -173,7 +171,7 @@ def explain_video(trained, video: str, out: str | Path, *, target: int, data_cfg
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix or '.mp4'}")
     count, encoder = 0, None
     try:
-        with VideoReader(video, threads=data_cfg.decode_threads) as reader:
+        with open_reader(video, data_cfg, resize=False) as reader:              # frames at their own size
             layers, grid = video_layers(trained, reader, data_cfg)
             for frames, heat in explain_clips(trained, reader, target=target, layers=layers, data_cfg=data_cfg,
                                               precision=precision, progress=progress):

@@ -12,9 +12,8 @@ from typing import Any, Dict, List
 
 import torch
 
+from action3d.engine.metrics import confusion_matrix, confusion_mean_class_accuracy, per_class_accuracy, topk_correct
 from action3d.files import atomic_write
-from action3d.engine.metrics import (confusion_matrix, confusion_mean_class_accuracy, per_class_accuracy,
-                                     topk_correct)
 
 
 def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str, Any]:

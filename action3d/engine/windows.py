@@ -52,9 +52,12 @@ class Segment:
         return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label}
 
 
-def open_reader(video: str, data_cfg: DictConfig) -> VideoReader:
-    """The reader `eval` would use for this video (decoder-side resize and threads from the config)."""
-    return VideoReader(video, short_side=data_cfg.decode_short_side, threads=data_cfg.decode_threads)
+def open_reader(video: str, data_cfg: DictConfig, *, resize: bool = True) -> VideoReader:
+    """The reader `eval` would use for this video: decoder threads, display rotation and (with
+    `resize`) the decoder-side resize of the data config."""
+    return VideoReader(video, short_side=data_cfg.decode_short_side if resize else None,
+                       threads=data_cfg.decode_threads,
+                       autorotate=getattr(data_cfg, "autorotate", True))  # checkpoints from before the key: on
 
 
 def whole_video(num_frames: int, fps: float) -> Window:

@@ -9,8 +9,19 @@ from action3d.models.builder import build_backbone, build_model, to_model_config
 from action3d.models.conv import ConvBNAct
 from action3d.models.head import I3DHead, SlowFastHead
 from action3d.models.nonlocal_block import NonLocal3d
-from action3d.models.presets import (PRESETS, i3d_nl_r50, i3d_r50, mc3_18, r3d_18, r3d_34, slowfast_r50,
-                                     slowfast_r50_8x8, slowonly_r50, slowonly_r50_8x8, tiny)
+from action3d.models.presets import (
+                                     PRESETS,
+                                     i3d_nl_r50,
+                                     i3d_r50,
+                                     mc3_18,
+                                     r3d_18,
+                                     r3d_34,
+                                     slowfast_r50,
+                                     slowfast_r50_8x8,
+                                     slowonly_r50,
+                                     slowonly_r50_8x8,
+                                     tiny,
+)
 from action3d.models.recognizer import Recognizer
 from action3d.models.resnet3d import ResNet3d
 from action3d.models.slowfast import ResNet3dPathway, ResNet3dSlowFast

@@ -100,6 +100,8 @@ class BasicBlock3d(_ResidualBlock):
     """Two 3x3 convs; inflated: 3x3x3 + 3x3x3, not inflated: 1x3x3 + 1x3x3.
 
     The stride sits on the first conv whatever the style (a basic block has no 1x1 conv).
+    The constructor's signature is Bottleneck3d's on purpose: a stage builder (and an injected
+    `block=`) passes the same keywords to either kind.
     """
 
     expansion = 1

@@ -5,7 +5,7 @@ named presets in conf/model/*.yaml only choose its arguments.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -224,7 +224,7 @@ class ResNet3d(nn.Module):
             for param in module.parameters():
                 param.requires_grad = False
 
-    def train(self, mode: bool = True) -> "ResNet3d":
+    def train(self, mode: bool = True) -> ResNet3d:
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

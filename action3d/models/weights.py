@@ -25,11 +25,20 @@ import torch
 from torch import nn
 
 from action3d.errors import Action3dError
-from action3d.models.weights_convert import (ACTION3D, MMACTION2, TORCHVISION_2D,
-                                             TORCHVISION_VIDEO, Converted, align_to_target,
-                                             convert_mm_names, convert_torchvision_2d,
-                                             convert_torchvision_video, detect_kind,
-                                             find_state_dict, inflate_2d_state_dict)
+from action3d.models.weights_convert import (
+    ACTION3D,
+    MMACTION2,
+    TORCHVISION_2D,
+    TORCHVISION_VIDEO,
+    Converted,
+    align_to_target,
+    convert_mm_names,
+    convert_torchvision_2d,
+    convert_torchvision_video,
+    detect_kind,
+    find_state_dict,
+    inflate_2d_state_dict,
+)
 from action3d.models.weights_io import read_checkpoint
 
 __all__ = ["KINDS", "LoadReport", "inflate_2d_state_dict", "load_pretrained",

@@ -35,7 +35,7 @@ class InertObject:
 
     refused_name = "?"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "InertObject":
+    def __new__(cls, *args: Any, **kwargs: Any) -> InertObject:
         obj = super().__new__(cls)
         obj.__dict__["_args"] = args
         return obj
