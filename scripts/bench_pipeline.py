@@ -21,6 +21,12 @@ overrides (default: the synthetic dataset and the `tiny` model):
     python scripts/bench_pipeline.py --workers 0,4,8 data=folder data.root=/data/videos
     python scripts/bench_pipeline.py --shards data=folder data.root=/data/k400_128 ...   # + tar shards
 
+--clips 1,2,4 also measures the loader with K clips per video (`data.num_clips=K`: one decode
+pass, K independently augmented clips) on the same videos, in clips/s.
+
+--demo races the demo recipe (`action3d train` with the given overrides) to a validation top-1 of
+--target, fp32 against the default precision (`auto`), one full run each, one after the other.
+
 --shards also packs the same training videos into tar shards (`action3d data pack`, into a
 temporary folder) and measures the loader reading them (`data=shards`) at each worker count,
 beside the loader reading the files: clips/s from shards and from files on the same videos.
@@ -42,6 +48,7 @@ from omegaconf import DictConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import command_line, format_table, machine_info, median, write_json  # noqa: E402
+from _bench_demo import DEMO_COLUMNS, demo_race  # noqa: E402
 
 from action3d.errors import Action3dError  # noqa: E402
 
@@ -81,7 +88,10 @@ class ModelStep:
         from action3d.engine.optim import build_optimizer
         from action3d.models import build_model
 
+        from action3d.engine.precision import resolve_precision
+
         self.cfg, self.data_cfg, self.device = cfg, data_cfg, device
+        self.precision = resolve_precision(cfg.trainer.precision, device)[0]   # auto: as the trainer picks
         model_cfg = cfg.model.copy()
         model_cfg.num_classes = num_classes
         self.model = build_model(model_cfg).to(device)
@@ -90,11 +100,11 @@ class ModelStep:
         self.optimizer = build_optimizer(self.model, cfg.optim)
 
     def __call__(self, batch) -> None:
-        from action3d.engine.data import device_batch
+        from action3d.engine.data import training_batch
         from action3d.engine.precision import autocast
 
-        clips, labels = device_batch(batch, self.data_cfg, self.device, channels_last=self.cfg.trainer.channels_last)
-        with autocast(self.cfg.trainer.precision, self.device):
+        clips, labels = training_batch(batch, self.data_cfg, self.device, channels_last=self.cfg.trainer.channels_last)
+        with autocast(self.precision, self.device):
             logits = self.model(clips)                                        # (N, num_classes)
             loss = F.cross_entropy(logits.float(), labels)
         loss.backward()
@@ -250,6 +260,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="fewer batches and steps")
     parser.add_argument("--shards", action="store_true", help="also read the same videos from tar shards")
+    parser.add_argument("--clips", default=None, help="comma-separated clips per video K to compare (e.g. 1,2,4)")
+    parser.add_argument("--demo", action="store_true",
+                        help="race the demo to --target top-1 with trainer.precision=32 and auto (two full runs)")
+    parser.add_argument("--target", type=float, default=0.85, help="--demo: the validation top-1 to reach")
     parser.add_argument("--shard-mb", type=float, default=50.0, help="shard size for --shards (MB)")
     parser.add_argument("--out", default="bench_results/pipeline.json")
     args = parser.parse_args(argv)
@@ -269,6 +283,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         parser.error(f"--warmup {args.warmup} --threads {args.threads}: must be at least 0")
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        args.clips = sorted({int(k) for k in args.clips.split(",")}) if args.clips else []
+    except ValueError:
+        parser.error(f"--clips {args.clips}: expected comma-separated integers, e.g. 1,2,4")
+    if args.clips and min(args.clips) < 1:
+        parser.error(f"--clips {args.clips}: clips per video must be at least 1")
     return args
 
 
@@ -279,6 +299,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Action3dError as err:
         print(f"bench_pipeline: error: {err}", file=sys.stderr)
         return 2
+
+
+def measure_clips_per_video(data_cfg: DictConfig, ks: Sequence[int], workers: int, args: argparse.Namespace,
+                            device: torch.device) -> List[Dict[str, Any]]:
+    """The loader alone with K clips per video, for each K, on the same videos: videos/s and clips/s."""
+    from action3d.data.dataset import build_dataset
+
+    rows = []
+    for k in ks:
+        cfg = data_cfg.copy()
+        cfg.num_clips = k
+        dataset = build_dataset(cfg, "train", train=True, seed=args.seed)
+        videos_per_s = measure_loader(dataset, cfg, workers, args, device)["loader_clips_per_s"]  # items = videos
+        rows.append({"clips_per_video": k, "workers": workers, "loader_videos_per_s": videos_per_s,
+                     "loader_clips_per_s": videos_per_s * k})
+        print(f"  K={k}: {videos_per_s:.1f} videos/s = {videos_per_s * k:.1f} clips/s", flush=True)
+    base = rows[0]["loader_clips_per_s"]
+    for row in rows:
+        row["clips_vs_k1"] = row["loader_clips_per_s"] / base
+    return rows
+
+
+CLIP_COLUMNS = [("K", "clips_per_video", "d"), ("workers", "workers", "d"),
+                ("loader videos/s", "loader_videos_per_s", ".1f"), ("loader clips/s", "loader_clips_per_s", ".1f"),
+                ("clips/s vs K=1", "clips_vs_k1", ".2f")]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -334,18 +379,30 @@ def run(args: argparse.Namespace) -> int:
           f"({len(model_times)} steps in {1 + len(args.workers)} rounds)")
     if line:
         print(line)
+    clip_rows = []
+    if args.clips:
+        print(f"clips per video (data.num_clips), {max(args.workers)} workers:")
+        clip_rows = measure_clips_per_video(data_cfg, args.clips, max(args.workers), args, device)
+        print(format_table(clip_rows, CLIP_COLUMNS))
+    demo_rows = []
+    if args.demo:
+        print(f"demo race to {args.target:.0%} validation top-1 (overrides: {' '.join(args.overrides) or 'none'}):")
+        demo_rows = demo_race(args.overrides, target=args.target)
+        print(format_table(demo_rows, DEMO_COLUMNS))
     report = {
         "benchmark": "pipeline", "command": command_line(), "machine": machine,
         "settings": {"device": str(device), "dataset": data_cfg.name, "format": data_cfg.format,
                      "root": data_cfg.root, "train_videos": len(dataset), "batch_size": batch_size,
                      "clip": clip_shape, "model": cfg.model.name, "precision": cfg.trainer.precision,
+                     "precision_runs_as": step.precision,
                      "channels_last": cfg.trainer.channels_last, "workers": args.workers,
                      "batches": args.batches, "warmup": args.warmup, "steps_per_round": args.steps,
                      "shards": {"shard_mb": args.shard_mb} if args.shards else None,
                      "overrides": list(args.overrides)},
         "model": {"step_ms_median": median(model_times) * 1e3, "step_ms_all": [t * 1e3 for t in model_times],
                   "clips_per_s": model_clips_per_s},
-        "results": rows, "target": target,
+        "results": rows, "target": target, "clips_per_video": clip_rows,
+        "demo_race": {"target_top1": args.target, "runs": demo_rows} if args.demo else None,
     }
     print(f"wrote {write_json(args.out, report)}")
     return 0

@@ -78,6 +78,26 @@ def test_bench_train_pairs_r3d18_with_torchvision(tmp_path, capsys):
     assert "r3d_18 fp32: action3d is" in printed and "target >= 3x on CPU" in printed
 
 
+@pytest.mark.parametrize("flags, runs_as, target", [({"avx512_bf16"}, "bf16", 1.8), ({"avx2"}, "32", None)])
+def test_bench_train_auto_is_the_default_step_against_torchvision_fp32(flags, runs_as, target, tmp_path, capsys,
+                                                                         monkeypatch):
+    from action3d.config import rules
+
+    monkeypatch.setattr(rules, "cpu_flags", lambda: set(flags))
+    out = tmp_path / "train.json"
+    argv = ["--models", "r3d_18", *TINY_TRAIN, "--precision", "auto", "--no-memory", "--out", str(out)]
+    assert load_script("bench_train").main(argv) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    rows = {(row["model"], row["precision"]): row for row in report["results"]}
+    assert set(rows) == {("action3d r3d_18", "auto"), ("torchvision r3d_18", "fp32")}
+    assert rows[("action3d r3d_18", "auto")]["runs_as"] == runs_as
+    speedup = report["speedup"]["auto"]
+    assert speedup["versus"] == "torchvision fp32" and speedup["target"] == target
+    if runs_as == "32":
+        assert "no native bf16, so the default stays fp32" in printed
+
+
 def test_bench_train_other_presets_alone(tmp_path, capsys):
     out = tmp_path / "nested" / "train.json"
     args = ["--models", "slowfast_r50", *TINY_TRAIN, "--no-memory", "--out", str(out)]
@@ -140,3 +160,21 @@ def test_bench_pipeline_bad_override_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench_pipeline: error: data.no_such_key") and "\n" not in err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_bench_pipeline_compares_clips_per_video_and_races_the_demo(tmp_path, cache_dir):
+    out = tmp_path / "pipeline.json"
+    args = ["--workers", "0", "--quick", "--batches", "2", "--steps", "1", "--threads", "1", "--clips", "1,2",
+            "--demo", "--target", "0.0", "--out", str(out), *SMALL_DATA, "trainer.max_epochs=1"]
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_pipeline.py"), *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "ACTION3D_CACHE": str(cache_dir)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    k1, k2 = report["clips_per_video"]
+    assert (k1["clips_per_video"], k2["clips_per_video"]) == (1, 2)
+    assert k2["loader_clips_per_s"] == pytest.approx(2 * k2["loader_videos_per_s"])
+    runs = report["demo_race"]["runs"]
+    assert [r["precision"] for r in runs] == ["32", "auto"]
+    assert all(r["seconds_to_target"] is not None and r["seconds_to_target"] <= r["total_seconds"] for r in runs)
+    assert runs[0]["runs_as"] == "32" and runs[1]["runs_as"] in ("32", "bf16")

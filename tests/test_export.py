@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def test_export_matches_pytorch_on_uint8_clips_with_any_batch_size(checkpoints, 
     out = tmp_path / f"model.{'onnx' if format == 'onnx' else 'pt'}"
     result = export_model(trained, format=format, out=out)
 
-    assert result.max_abs_diff <= PARITY_TOLERANCE and out.stat().st_size == result.size_bytes > 0
+    assert result.max_abs_diff <= PARITY_TOLERANCE <= result.tolerance and out.stat().st_size == result.size_bytes > 0
     reference = deploy_model(load_trained_model(checkpoints[preset], torch.device("cpu"), channels_last=False),
                              trained.config.data)
     for batch in (1, 5):                                   # the batch dimension is dynamic
@@ -69,7 +70,9 @@ def test_export_matches_pytorch_on_uint8_clips_with_any_batch_size(checkpoints, 
         assert {init.data_type for init in graph.initializer if init.dims} <= {onnx.TensorProto.FLOAT,
                                                                                onnx.TensorProto.INT64}
     else:
-        module = torch.jit.load(str(out))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)              # torch.jit.load's deprecation notice
+            module = torch.jit.load(str(out))
         assert {p.dtype for p in module.parameters()} == {torch.float32}
 
 

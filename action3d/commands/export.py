@@ -26,6 +26,7 @@ def run(cfg: DictConfig):
     print(f"input        clips uint8 {shape}, N dynamic; normalised inside the model")
     print(f"outputs      logits, probs (N, {len(trained.classes)}): {', '.join(trained.classes[:4])}"
           f"{', ...' if len(trained.classes) > 4 else ''}")
-    print(f"parity       max |logits - PyTorch| = {result.max_abs_diff:.2e} (tolerance {PARITY_TOLERANCE:g})")
+    print(f"parity       max |logits - PyTorch| = {result.max_abs_diff:.2e} "
+          f"(accepted up to {PARITY_TOLERANCE:g} x max(1, |logits|) = {result.tolerance:.1e})")
     print(f"sidecar      {result.sidecar}")
     return result

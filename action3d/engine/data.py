@@ -137,3 +137,15 @@ def device_batch(batch, data_cfg: DictConfig, device: torch.device, *, channels_
     if channels_last and x.dim() == 5:
         x = x.contiguous(memory_format=torch.channels_last_3d)
     return x, labels.to(device, non_blocking=True)
+
+
+def training_batch(batch, data_cfg: DictConfig, device: torch.device, *, channels_last: bool
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A training batch on `device`: normalised clips (N*K, C, T, H, W) and their labels. The K
+    clips of a video (data.num_clips) are K samples with the video's label."""
+    clips, labels = device_batch(batch, data_cfg, device, channels_last=False)
+    if clips.dim() == 6:                                                        # (N, K, C, T, H, W)
+        clips, labels = clips.flatten(0, 1), labels.repeat_interleave(clips.shape[1])
+    if channels_last:
+        clips = clips.contiguous(memory_format=torch.channels_last_3d)
+    return clips, labels

@@ -33,7 +33,10 @@ def precision_warning(precision: str, device: torch.device) -> str | None:
 
 
 def autocast(precision: str, device: torch.device):
-    """Autocast context for a resolved precision (32: none)."""
+    """Autocast context for a resolved precision (32: none; resolve `auto` first)."""
+    if precision not in ("32", "bf16", "16"):
+        raise ValueError(f"autocast needs a resolved precision (32, bf16 or 16), got {precision!r}; "
+                         "see resolve_precision")
     if precision == "32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

@@ -31,7 +31,7 @@ from action3d.config import rules
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from action3d.engine.control import ControlFlags, LossMeter
-from action3d.engine.data import build_train_val, device_batch, train_loader
+from action3d.engine.data import build_train_val, train_loader, training_batch
 from action3d.engine.faults import maybe_fault
 from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice, run_hparams
 from action3d.engine.optim import build_optimizer, build_scheduler
@@ -277,15 +277,7 @@ class Trainer:
             self._optimizer_step()
 
     def _device_clips(self, batch) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Normalised clips (N*K, C, T, H, W) and labels: K clips of a video (data.num_clips) are
-        K samples with the video's label."""
-        clips, labels = device_batch(batch, self.data_cfg, self.device, channels_last=False)
-        if clips.dim() == 6:                                                    # (N, K, C, T, H, W)
-            k = clips.shape[1]
-            clips, labels = clips.flatten(0, 1), labels.repeat_interleave(k)
-        if self.cfg.trainer.channels_last:
-            clips = clips.contiguous(memory_format=torch.channels_last_3d)
-        return clips, labels
+        return training_batch(batch, self.data_cfg, self.device, channels_last=self.cfg.trainer.channels_last)
 
     def _optimizer_step(self) -> None:
         if self.cfg.trainer.grad_clip > 0:
