@@ -82,6 +82,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     if command == "data":
         rest = _data_action_to_override(rest)
     flags, overrides = _split_flags(rest)
+    if command == "explain":  # `class=NAME` as users write it; `class` cannot name a schema field
+        overrides = ["class_name=" + o[len("class="):] if o.startswith("class=") else o for o in overrides]
     if {"--help", "-h"}.intersection(flags):
         try:
             print(command_help(command, overrides))

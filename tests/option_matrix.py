@@ -155,4 +155,10 @@ EFFECTS: dict[str, str] = {
     "stride": "tests/test_predict_windows.py::test_predict_with_window_prints_a_timeline_and_writes_json_and_png",
     "timeline": "tests/test_predict_windows.py::test_predict_with_window_prints_a_timeline_and_writes_json_and_png",
     "class_name": "tests/test_explain.py::test_explain_command_writes_every_frame_and_prints_the_layer",
+    # fine-tuning and imbalanced data (issue 15)
+    "optim.backbone_lr_mult": "tests/test_finetune.py::test_backbone_lr_mult_zero_trains_only_the_head",
+    "data.sampler":
+        "tests/test_balanced.py::test_balanced_sampler_raises_mean_class_accuracy_on_imbalanced_data",
+    "trainer.class_weights":
+        "tests/test_balanced.py::test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency",
 }

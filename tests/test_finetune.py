@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 
 from action3d.commands._hydra import compose_config
 from action3d.config import OptimConfig, SchedConfig
@@ -54,9 +55,9 @@ def test_backbone_lr_mult_needs_a_recognizer():
 def test_backbone_lr_mult_zero_trains_only_the_head(tmp_path, cache_dir):
     """What a user sees: with backbone_lr_mult=0 the checkpoint's backbone weights are the ones it
     started from and only the head moved."""
-    from conftest import SMALL
-
     from action3d.engine.train import Trainer
+
+    from conftest import SMALL
 
     cfg = compose_config("train", [*SMALL, "trainer.max_epochs=1", "optim.backbone_lr_mult=0",
                                    "optim.weight_decay=0", "trainer.precision=32"])
@@ -75,3 +76,33 @@ def test_finetune_recipe_sets_rates_freezing_and_schedule():
     assert cfg.optim.lr < plain.optim.lr
     assert compose_config("train", ["recipe=finetune", "optim.backbone_lr_mult=1"]).optim.backbone_lr_mult == 1.0
     assert compose_config("train", ["recipe=finetune", "model=r3d_18"]).model.frozen_stages == cfg.model.frozen_stages
+
+
+@pytest.mark.slow
+def test_finetuning_from_four_classes_beats_training_from_scratch_on_the_other_four(tmp_path, cache_dir):
+    """The tiny model trained on move_right, move_down, rotate_cw and grow (20 epochs, 48 videos
+    per class), then fine-tuned with recipe=finetune on the other four classes (16 videos each, 8
+    epochs), against the same 8 epochs from scratch; final val top-1 on 64 videos, 3 seeds.
+
+    The split: each target class is the time-reverse of a source class (left/right, up/down,
+    counter-clockwise/clockwise, shrink/grow), so the source's motion filters (along the same axes,
+    about the same centres) are what the target needs. Between translations and rotation/scaling
+    nothing transferred in our trials (the pooled features of one do not separate the other).
+    The source's 4 motions are far from the target's, so the backbone trains at the head's rate
+    (optim.backbone_lr_mult=1; the recipe's 0.1 is for Kinetics weights, and measured 8 points
+    below scratch here); the recipe's frozen stem and stage 1 stay.
+    Measured (3 seeds): fine-tuned 42-48%, from scratch 33-36%, mean gain 10 points.
+    """
+    from synthetic_subsets import FINETUNE_TARGET, LEARNABLE, pretrained_checkpoint, subset_lists, train
+
+    source = pretrained_checkpoint(cache_dir)
+    lists = subset_lists(tmp_path / "lists", FINETUNE_TARGET, per_class=[16] * 4, synthetic=LEARNABLE[:4])
+    budget = [*LEARNABLE, *lists, "trainer.max_epochs=8", "trainer.val_every=8"]
+    gains = []
+    for seed in (0, 1, 2):
+        tuned = train([*budget, "recipe=finetune", "optim.backbone_lr_mult=1", f"model.pretrained={source}"],
+                      tmp_path / f"tuned{seed}", seed=seed)["best_top1"]
+        scratch = train(budget, tmp_path / f"scratch{seed}", seed=seed)["best_top1"]
+        gains.append(tuned - scratch)
+        print(f"seed {seed}: fine-tuned {tuned:.3f}, from scratch {scratch:.3f}")
+    assert min(gains) > 0.0 and sum(gains) / 3 >= 0.05, gains   # better on every seed, >= 5 points on average

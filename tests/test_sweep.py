@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SMALL, run_cli
 
 from action3d import cli
 from action3d.commands import sweep
 from action3d.engine.monitor import RunLog, run_hparams
+
+from conftest import SMALL, run_cli
 
 
 def read_hparams(tb_dir: Path) -> tuple:
@@ -69,8 +70,9 @@ def test_optuna_search_of_three_trials_maximises_best_top1_and_marks_the_best(tm
 
 @pytest.mark.slow
 def test_a_failed_trial_ranks_last_and_the_search_goes_on(tmp_path, cache_dir):
-    """Optuna's grid sampler runs both values; a batch larger than the training set fails its
-    trial at once (one line), which is recorded and ranked last; the search ends normally."""
+    """Optuna's grid sampler runs both values (one trial at a time, the default we set); a batch
+    larger than the training set fails its trial at once (one line), which is recorded and ranked
+    last; the search ends normally."""
     result = run_cli(["train", "-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=grid",
                       "data.batch_size=choice(64, 4)", *SMALL, "trainer.max_epochs=1", "hydra.sweep.dir=sweep"],
                      cwd=tmp_path, cache=cache_dir)
@@ -119,8 +121,8 @@ def test_the_train_task_returns_best_top1_for_the_sweeper():
 
 def test_an_optuna_search_maximises_unless_told_otherwise():
     search = ["hydra/sweeper=optuna", "optim.lr=interval(0.001,0.1)"]
-    assert sweep.search_defaults("train", search) == ["hydra.sweeper.direction=maximize"]
-    assert sweep.search_defaults("train", [*search, "hydra.sweeper.direction=minimize"]) == []
+    assert sweep.search_defaults("train", search) == ["hydra.sweeper.direction=maximize", "hydra.sweeper.n_jobs=1"]
+    assert sweep.search_defaults("train", [*search, "hydra.sweeper.direction=minimize", "hydra.sweeper.n_jobs=4"]) == []
     assert sweep.search_defaults("train", ["optim.lr=0.1,0.01"]) == []
 
 

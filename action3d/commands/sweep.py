@@ -50,12 +50,15 @@ def chosen_sweeper(overrides: Sequence[Any]) -> str | None:
 
 
 def search_defaults(command: str, overrides: Sequence[str]) -> list[str]:
-    """Overrides a search gets unless given: the Optuna sweeper maximises the returned top-1
-    (the plugin's own default is to minimise)."""
+    """Overrides a search gets unless given: the Optuna sweeper maximises the returned top-1 (the
+    plugin's own default is to minimise) and asks for one trial at a time (the plugin asks for 2,
+    which the default launcher runs one after the other anyway: the second is then chosen without
+    the first's result, and a grid sampler may hand both the same point)."""
     keys = {o.lstrip("+~").split("=", 1)[0]: o.split("=", 1)[-1].strip() for o in overrides}
-    if command != "train" or keys.get("hydra/sweeper") != "optuna" or "hydra.sweeper.direction" in keys:
+    if command != "train" or keys.get("hydra/sweeper") != "optuna":
         return []
-    return ["hydra.sweeper.direction=maximize"]
+    defaults = {"hydra.sweeper.direction": "maximize", "hydra.sweeper.n_jobs": "1"}
+    return [f"{key}={value}" for key, value in defaults.items() if key not in keys]
 
 
 def sweep_jobs(command: str, overrides: Sequence[Any]) -> list[list[str]]:

@@ -20,7 +20,7 @@ DATASET_KEYS = ("data.format", "data.root", "data.train_list", "data.val_list", 
                 "data.annotation_dir", "data.split", "data.name", "data.synthetic")
 # Data keys of training only: its augmentation, its batches and its loader.
 TRAINING_DATA_KEYS = ("data.batch_size", "data.num_clips", "data.train_crop", "data.crop_area_range", "data.flip",
-                      "data.persistent_workers", "data.shard_shuffle")
+                      "data.persistent_workers", "data.shard_shuffle", "data.sampler")
 LOADER_KEYS = ("data.num_workers", "data.pin_memory", "data.persistent_workers", "data.prefetch_factor")
 SLOWFAST_KEYS = ("model.resample_rate", "model.speed_ratio", "model.channel_ratio", "model.fusion_kernel",
                  "model.fast_conv1_kernel", "model.fast_inflate")

@@ -106,6 +106,10 @@ def validate(cfg: DictConfig) -> None:
         rules.check_model(cfg.model)
     if "data" in cfg:  # info has no data to normalise: its input=[C,T,H,W] may have any C
         validate_data(cfg.data, in_channels=cfg.model.in_channels if "model" in cfg and "input" not in cfg else 3)
+    weighted = _present(cfg, "trainer.class_weights") and cfg.trainer.class_weights == "auto"
+    if weighted and cfg.data.sampler == "balanced":
+        fail("trainer.class_weights", "auto", "data.sampler=balanced already draws every class equally often; "
+             "weighting the loss too would make a rare class count the imbalance ratio times more; use one")
     if "optim" in cfg and (len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas)):
         fail("optim.betas", cfg.optim.betas, "needs two values in [0, 1)")
     if "window" in cfg:
