@@ -58,15 +58,17 @@ def test_ddp_resume_gives_each_rank_its_own_random_state(uninterrupted, tmp_path
 
 def test_elastic_restart_after_a_rank_is_killed_ends_with_the_uninterrupted_weights(uninterrupted, tmp_path,
                                                                                    cache_dir):
-    """SIGKILL rank 1 in step 6 (epoch 2); torchrun restarts both ranks once; they resume from the
-    last timed checkpoint and end with the weights of the uninterrupted 2-process run."""
+    """SIGKILL rank 1 in step 6 (epoch 2); torchrun restarts both ranks; they resume from the last
+    timed checkpoint and end with the weights of the uninterrupted 2-process run. (Restarts are
+    allowed up to 3 times: on a crowded machine gloo's rendezvous itself can time out once.)"""
     env = {**os.environ, "ACTION3D_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
            faults.ENV_VAR: "kill:train_step:6@1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--max-restarts=1",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--max-restarts=3",
                "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{free_port()}", "-m", "action3d", "train",
                *COMMON, "trainer.resume=auto", "trainer.ckpt_every_minutes=1e-9", "hydra.run.dir=run"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
+    assert "exitcode: -9" in output, output[-4000:]                     # the fault did kill rank 1
     assert "resumed from" in output and "action3d train finished" in output
     assert_same_weights(load(uninterrupted / "last.pt")["model"], load(tmp_path / "run/last.pt")["model"])

@@ -25,26 +25,28 @@ class TrainConfig:
 
 
 @dataclass
-class EvalCommandConfig:
+class CheckpointRun:
+    """A trained model run over videos: its checkpoint, the data overrides on top of the
+    checkpoint's data config, how it runs (`trainer`) and the views per video (`eval`)."""
     ckpt: str = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     trainer: InferenceConfig = field(default_factory=InferenceConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class EvalCommandConfig(CheckpointRun):
     split: str = "val"                    # which annotation list of the dataset to evaluate
 
 
 @dataclass
-class PredictConfig:
-    ckpt: str = MISSING
+class PredictConfig(CheckpointRun):
     video: str = MISSING                  # a video file or a folder of videos
     topk: int = 5
     json: Optional[str] = None            # also write the predictions as JSON to this file
     window: Optional[float] = None        # seconds: score every window of one long video (a timeline)
     stride: Optional[float] = None        # seconds between window starts (default: window)
     timeline: Optional[str] = None        # with window: draw the per-class probabilities to this PNG
-    data: DataConfig = field(default_factory=DataConfig)
-    trainer: InferenceConfig = field(default_factory=InferenceConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 @dataclass
@@ -81,26 +83,19 @@ class ExportConfig:
 
 
 @dataclass
-class EmbedConfig:
-    ckpt: str = MISSING
+class EmbedConfig(CheckpointRun):
     video: str = MISSING                  # a video file or a folder of videos
     out: str = MISSING                    # folder: one .npy per video and index.csv
     window: Optional[float] = None        # seconds: one embedding per window instead of per video
     stride: Optional[float] = None        # seconds between window starts (default: window)
-    data: DataConfig = field(default_factory=DataConfig)
-    trainer: InferenceConfig = field(default_factory=InferenceConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 @dataclass
-class ExplainConfig:
-    ckpt: str = MISSING
+class ExplainConfig(CheckpointRun):
+    """`eval` here: the views that choose the top class."""
     video: str = MISSING                  # one video file
     out: str = MISSING                    # the video with the Grad-CAM heat map over every frame
     class_name: Optional[str] = None      # explain this class (default: the video's top class)
-    data: DataConfig = field(default_factory=DataConfig)
-    trainer: InferenceConfig = field(default_factory=InferenceConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)  # the views that choose the top class
 
 
 SCHEMAS = {
