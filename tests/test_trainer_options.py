@@ -255,12 +255,14 @@ def test_channels_last_off_gives_the_same_logits(tmp_path, cache_dir):
 
 @pytest.mark.slow
 def test_compile_trains_three_steps_to_the_eager_loss(tmp_path, cache_dir):
-    common = ["trainer.max_steps=3", "trainer.log_every=1", "trainer.precision=32", "trainer.precise_bn_batches=0"]
+    # No dropout: compiled code draws its masks from another random generator than eager mode.
+    common = ["trainer.max_steps=3", "trainer.log_every=1", "trainer.precision=32", "trainer.precise_bn_batches=0",
+              "model.dropout=0"]
     make(tmp_path, *common, name="eager").fit()
     make(tmp_path, *common, "trainer.compile=true", name="compiled").fit()
     eager, compiled = logged(tmp_path / "eager", "train/loss"), logged(tmp_path / "compiled", "train/loss")
     assert len(eager) == len(compiled) == 3
-    assert compiled == pytest.approx(eager, rel=1e-3)               # fused kernels round differently
+    assert compiled == pytest.approx(eager, rel=1e-4)               # fused kernels round differently
 
 
 # ---------------------------------------------------------------- the remaining trainer keys

@@ -59,10 +59,28 @@ def init_distributed(device_preference: str = "auto") -> DistEnv:
     control = None
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None,
+                                **_attempt_store(rank, world_size))
         if backend == "nccl":
             control = dist.new_group(backend="gloo")
     return DistEnv(rank=rank, world_size=world_size, local_rank=local_rank, device=device, control_group=control)
+
+
+def _attempt_store(rank: int, world_size: int) -> dict:
+    """Under torchrun, the process group's keys in a namespace of this restart attempt.
+
+    After an elastic restart the new processes meet in the store the old ones used; without a
+    namespace of their own they can read the addresses the dead attempt left there and wait for
+    peers that are gone (seen as a hang or "Connection refused" in gloo's full-mesh connect).
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
+        return {}
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                          is_master=(rank == 0 and not agent_hosts_it))
+    return {"store": dist.PrefixStore(f"action3d/attempt_{attempt}", store), "rank": rank,
+            "world_size": world_size}
 
 
 def cleanup() -> None:
