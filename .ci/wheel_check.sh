@@ -21,6 +21,9 @@ from action3d.commands._hydra import CONF_DIR
 site, checkout = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
 assert Path(action3d.__file__).resolve().is_relative_to(site), action3d.__file__
 assert Path(CONF_DIR).resolve().is_relative_to(site) and (Path(CONF_DIR) / "train.yaml").is_file(), CONF_DIR
+shipped = {p.relative_to(CONF_DIR) for p in Path(CONF_DIR).rglob("*.yaml")}
+missing = {p.relative_to(checkout / "conf") for p in (checkout / "conf").rglob("*.yaml")} - shipped
+assert not missing, f"the wheel lacks these configs: {sorted(map(str, missing))}"
 print(f"wheel check: action3d from {action3d.__file__}, configs from {CONF_DIR}")
 PY
 "$WORK/site/bin/action3d" --version

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from _bench_common import command_line, format_table, machine_info, write_json  # noqa: E402
+
 from action3d.data.decode import VideoReader  # noqa: E402
 from action3d.data.prepare import prepare_dataset, prepared_name  # noqa: E402
 from action3d.data.video_writer import write_video  # noqa: E402

@@ -86,9 +86,8 @@ class ModelStep:
 
     def __init__(self, cfg: DictConfig, data_cfg: DictConfig, num_classes: int, device: torch.device):
         from action3d.engine.optim import build_optimizer
-        from action3d.models import build_model
-
         from action3d.engine.precision import resolve_precision
+        from action3d.models import build_model
 
         self.cfg, self.data_cfg, self.device = cfg, data_cfg, device
         self.precision = resolve_precision(cfg.trainer.precision, device)[0]   # auto: as the trainer picks
@@ -256,7 +255,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="untimed batches after the first (2; --quick 1)")
     parser.add_argument("--steps", type=int, default=None, help="model steps per timing round (10; --quick 3)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads of the main process (the model step); 0: torch's default, as `action3d train`")
+                        help="torch threads of the main process (the model step); "
+                             "0: torch's default, as `action3d train`")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="fewer batches and steps")
     parser.add_argument("--shards", action="store_true", help="also read the same videos from tar shards")
@@ -362,7 +362,8 @@ def run(args: argparse.Namespace) -> int:
         model_times += time_model(step, fixed_batch, args.steps)           # a round between worker counts
         rows.append(row)
         print(f"  {workers} workers: loader {row['loader_clips_per_s']:.1f} clips/s, training loop "
-              f"{row['train_loop_clips_per_s']:.1f} clips/s (waiting for data {row['data_wait_share']:.0%})", flush=True)
+              f"{row['train_loop_clips_per_s']:.1f} clips/s "
+              f"(waiting for data {row['data_wait_share']:.0%})", flush=True)
 
     rows.sort(key=lambda row: row["workers"])
     model_clips_per_s = batch_size / median(model_times)

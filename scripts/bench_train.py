@@ -302,7 +302,8 @@ def print_profiles(contenders: Sequence[Contender], batch, args: argparse.Namesp
 
 COLUMNS = [("model", "model", ""), ("layout", "layout", ""), ("precision", "precision", ""),
            ("step ms (median)", "step_ms_median", ".0f"), ("min", "step_ms_min", ".0f"), ("max", "step_ms_max", ".0f"),
-           ("clips/s", "clips_per_s", ".2f"), ("GFLOP/step", "gflop_per_step", ".0f"), ("GFLOP/s", "gflop_per_s", ".0f"),
+           ("clips/s", "clips_per_s", ".2f"), ("GFLOP/step", "gflop_per_step", ".0f"),
+           ("GFLOP/s", "gflop_per_s", ".0f"),
            ("peak MiB", "peak_mib", ".0f"), ("vs torchvision", "vs_torchvision", ".2f")]
 
 
@@ -380,7 +381,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=None, help="frames per clip (CPU 8, CUDA 16)")
     parser.add_argument("--size", type=int, default=None, help="frame height and width (112; --quick on CPU: 64)")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per model (CPU 5, CUDA 20; --quick 3)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps per model first, at least 1 (CPU 1, CUDA 3)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed steps per model first, at least 1 (CPU 1, CUDA 3)")
     parser.add_argument("--num-classes", type=int, default=400)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -435,7 +437,8 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     machine = machine_info()
-    print(f"training step on {device} ({machine['cuda_device'] or machine['cpu']}, {machine['torch_threads']} threads): "
+    where = machine['cuda_device'] or machine['cpu']
+    print(f"training step on {device} ({where}, {machine['torch_threads']} threads): "
           f"batch {args.batch} x 3x{args.frames}x{args.size}x{args.size}, {','.join(args.precision)}, "
           f"{args.repeats} repetitions after {args.warmup} warm-up, SGD, cross-entropy over {args.num_classes} classes")
     contenders = build_contenders(args, device)

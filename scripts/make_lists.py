@@ -2,8 +2,10 @@
 """Build action3d list files (`relative/path.mp4 label`) and classes.txt from a downloaded dataset.
 
     python scripts/make_lists.py ucf101   --root UCF-101 --annotations ucfTrainTestlist --split 1 --out lists/ucf101
-    python scripts/make_lists.py hmdb51   --root hmdb51 --annotations testTrainMulti_7030_splits --split 1 --out lists/hmdb51
-    python scripts/make_lists.py kinetics --root kinetics400/videos --train-csv train.csv --val-csv validate.csv --out lists/k400
+    python scripts/make_lists.py hmdb51   --root hmdb51 --annotations testTrainMulti_7030_splits --split 1 \
+        --out lists/hmdb51
+    python scripts/make_lists.py kinetics --root kinetics400/videos --train-csv train.csv --val-csv validate.csv \
+        --out lists/k400
     python scripts/make_lists.py folder   --root myset --out lists/myset      # myset/{train,val}/CLASS/*.mp4
 
 Writes OUT/train.txt, OUT/val.txt and OUT/classes.txt, with paths relative to --root, so that
@@ -19,8 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from action3d.data.annotations import load_split, write_classes_file, write_list_file
 from action3d.config import DataConfig
+from action3d.data.annotations import load_split, write_classes_file, write_list_file
 from action3d.errors import Action3dError
 
 

@@ -53,5 +53,7 @@ def run_cli(args: List[str], *, cwd: Path, cache: Path, timeout: int = 300, torc
         cmd = [sys.executable, "-m", "action3d", *args]
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        command = " ".join(args)
+        tails = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        raise AssertionError(f"{command} failed ({result.returncode}):\n{tails}")
     return result

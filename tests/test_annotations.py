@@ -4,10 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from action3d.data.annotations import (
-    has_split, load_split, read_classes_file, read_list_file, write_list_file,
-)
 from action3d.config import DataConfig
+from action3d.data.annotations import (
+    has_split,
+    load_split,
+    read_classes_file,
+    read_list_file,
+    write_list_file,
+)
 from action3d.errors import Action3dError
 
 

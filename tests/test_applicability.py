@@ -73,8 +73,7 @@ APPLIES = [
 
 @pytest.mark.parametrize("line", APPLIES)
 def test_the_same_keys_pass_where_they_apply(line):
-    from action3d.commands._hydra import compose_config
-    from action3d.commands._hydra import override_key
+    from action3d.commands._hydra import compose_config, override_key
     from action3d.config.applicability import check_user_keys
 
     command, *overrides = line.split()

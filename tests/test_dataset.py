@@ -11,10 +11,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from action3d.config import DataConfig
 from action3d.data.dataset import DatasetBrokenError, VideoDataset, build_dataset
-from action3d.engine.data import shard_loader, train_loader
-from action3d.engine.distributed import DistEnv
 from action3d.data.transforms import CenterCrop, RandomResizedCrop, ThreeCrop
 from action3d.data.video_writer import write_video
+from action3d.engine.data import shard_loader, train_loader
+from action3d.engine.distributed import DistEnv
 
 ONE_PROCESS = DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
@@ -114,7 +114,7 @@ def test_train_survives_every_bad_file_kind(videos, caplog):
     samples = good + [(path, 9) for path in bad.values()]
     dataset = make_dataset(samples, train=True, root=str(root))
     with caplog.at_level(logging.WARNING, logger="action3d.data"):
-        for epoch in range(2):
+        for _epoch in range(2):
             labels = [dataset[i][1] for i in range(len(dataset))]
             assert 9 not in labels and len(labels) == len(samples)  # every bad item was replaced
             failures = dataset.drain_failures()
@@ -163,7 +163,7 @@ def test_eval_marks_bad_files(videos):
     samples = good + [(path, 1) for path in bad.values()]
     dataset = make_dataset(samples, train=False, root=str(root))
     items = [dataset[i] for i in range(len(dataset))]
-    for (clip, label, index), (_, truth) in zip(items, samples):
+    for clip, _, _ in items:
         assert clip.shape == (3, CLIP, 24, 24)
     assert [label for _, label, _ in items] == [0, 1, 2, 3] + [-1] * len(bad)
     assert all(not clip.any() for clip, _, _ in items[len(good):])  # zero clips

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import SMALL, run_cli
 from action3d.engine.inference import score_views
+
+from conftest import SMALL, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -48,8 +48,8 @@ def test_confusion_and_mean_class_accuracy_by_hand():
 
 
 def test_compute_metrics_from_rows_excludes_failed_videos():
-    rows = [{"index": i, "label": int(l), "scores": s, "view_hits": 1, "views": 2}
-            for i, (s, l) in enumerate(zip(SCORES, LABELS))] + [{"index": 9, "label": -1}]
+    rows = [{"index": i, "label": int(lab), "scores": s, "view_hits": 1, "views": 2}
+            for i, (s, lab) in enumerate(zip(SCORES, LABELS))] + [{"index": 9, "label": -1}]
     m = compute_metrics(rows, num_classes=4)
     assert m["top1"] == pytest.approx(0.5) and m["top5"] == pytest.approx(1.0) and m["top5_k"] == 4
     assert m["clip_top1"] == pytest.approx(0.5)

@@ -6,8 +6,15 @@ import torch
 from omegaconf import OmegaConf
 
 from action3d.errors import Action3dError
-from action3d.models import (ModelConfig, NonLocal3d, Recognizer, ResNet3dSlowFast, build_model,
-                             format_summary, model_summary)
+from action3d.models import (
+    ModelConfig,
+    NonLocal3d,
+    Recognizer,
+    ResNet3dSlowFast,
+    build_model,
+    format_summary,
+    model_summary,
+)
 
 PRESETS = Path(__file__).resolve().parents[1] / "conf" / "model"
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from action3d.data.sampling import clip_indices, sample_frames, even_clip_offsets, random_clip_offsets
+from action3d.data.sampling import clip_indices, even_clip_offsets, random_clip_offsets, sample_frames
 from action3d.errors import Action3dError
 
 

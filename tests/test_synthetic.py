@@ -7,11 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from action3d.data.annotations import load_split, read_list_file
 from action3d.config import DataConfig, SyntheticConfig
+from action3d.data.annotations import load_split, read_list_file
 from action3d.data.decode import read_all_frames
 from action3d.data.synthetic import (
-    CLASSES, ensure_synthetic, make_synthetic, motion_path, render_video, synthetic_folder_name,
+    CLASSES,
+    ensure_synthetic,
+    make_synthetic,
+    motion_path,
+    render_video,
+    synthetic_folder_name,
 )
 from action3d.errors import Action3dError
 

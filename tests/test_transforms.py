@@ -7,9 +7,22 @@ from torchvision.transforms.v2 import functional as TF  # the reference only: th
 from action3d.config import DataConfig
 from action3d.data import transforms
 from action3d.data.transforms import (
-    CenterCrop, Compose, MultiScaleCrop, RandomHorizontalFlip, RandomResizedCrop, ResizeShortSide,
-    TenCrop, ThreeCrop, build_test_transform, build_train_transform, hflip, multiscale_box, normalize,
-    random_resized_box, resize, resize_short_side,
+    CenterCrop,
+    Compose,
+    MultiScaleCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    ResizeShortSide,
+    TenCrop,
+    ThreeCrop,
+    build_test_transform,
+    build_train_transform,
+    hflip,
+    multiscale_box,
+    normalize,
+    random_resized_box,
+    resize,
+    resize_short_side,
 )
 from action3d.errors import Action3dError
 
@@ -158,7 +171,9 @@ def test_multiscale_crop_uses_scaled_sizes_at_fixed_spots():
         top, left, h, w = multiscale_box(100, 140, rng=rng)
         assert h in sizes and w in sizes
         step_h, step_w = (100 - h) // 4, (140 - w) // 4
-        assert (top, left) in {(0, 0), (0, 4 * step_w), (4 * step_h, 0), (4 * step_h, 4 * step_w), (2 * step_h, 2 * step_w)}
+        corners_and_centre = {(0, 0), (0, 4 * step_w), (4 * step_h, 0),
+                              (4 * step_h, 4 * step_w), (2 * step_h, 2 * step_w)}
+        assert (top, left) in corners_and_centre
     assert MultiScaleCrop(56)(arange_clip(100, 140), rng).shape == (3, 2, 56, 56)
 
 

@@ -93,7 +93,7 @@ def write_list_file(path: str | Path, samples: Sequence[Sample], root: str | Pat
 def read_classes_file(path: str | Path) -> List[str]:
     """One class name per line, or `index name` lines (UCF101's classInd.txt), in file order."""
     classes = []
-    for number, text in _content_lines(path):
+    for _number, text in _content_lines(path):
         first, _, rest = text.partition(" ")
         classes.append(rest.strip() if first.isdigit() and rest.strip() else text)
     if len(set(classes)) != len(classes):
@@ -128,7 +128,8 @@ def read_kinetics_csv(csv_path: str | Path) -> List[Tuple[str, str]]:
             for row in reader:
                 number = reader.line_num
                 if any(not (row.get(c) or "").strip() for c in KINETICS_COLUMNS):
-                    raise Action3dError(f"{csv_path}:{number}: empty field; expected {','.join(KINETICS_COLUMNS)},split")
+                    expected = ",".join(KINETICS_COLUMNS)
+                    raise Action3dError(f"{csv_path}:{number}: empty field; expected {expected},split")
                 try:
                     stem = kinetics_stem(row["youtube_id"].strip(), row["time_start"], row["time_end"])
                 except ValueError:
@@ -191,7 +192,8 @@ def ucf101_samples(annotation_dir: str | Path, *, root: str | Path, split: int, 
             raise Action3dError(f"{list_path}:{number}: expected 'Class/video.avi [label]', got {text[:80]!r}")
         folder = fields[0].split("/")[0].lower()
         if folder not in label_of:
-            raise Action3dError(f"{list_path}:{number}: class folder {fields[0].split('/')[0]!r} is not in classInd.txt")
+            folder = fields[0].split("/")[0]
+            raise Action3dError(f"{list_path}:{number}: class folder {folder!r} is not in classInd.txt")
         label = label_of[folder]
         if len(fields) == 2 and _parse_label(fields[1], list_path, number, len(classes) + 1) - 1 != label:
             raise Action3dError(f"{list_path}:{number}: label {fields[1]} does not match class folder {folder!r}")

@@ -26,8 +26,15 @@ import av
 from av.video.reformatter import VideoReformatter
 from tqdm import tqdm
 
-from action3d.data.decode import (DECODE_ORDER_TIMESTAMP_FORMATS, UPRIGHT, DecodeError, describe_error,
-                                  frame_orientation, open_video, output_size)
+from action3d.data.decode import (
+    DECODE_ORDER_TIMESTAMP_FORMATS,
+    UPRIGHT,
+    DecodeError,
+    describe_error,
+    frame_orientation,
+    open_video,
+    output_size,
+)
 from action3d.data.video_writer import VideoEncoder
 from action3d.errors import Action3dError
 from action3d.files import atomic_write

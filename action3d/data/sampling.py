@@ -44,7 +44,8 @@ def clip_indices(offsets: np.ndarray, *, num_frames: int, clip_len: int, frame_i
                  out_of_bound: str = "loop") -> np.ndarray:
     """Frame indices `(num_clips, clip_len)` of clips starting at `offsets`, all in [0, num_frames)."""
     if out_of_bound not in OUT_OF_BOUND:
-        raise Action3dError(f"data.out_of_bound={out_of_bound} is not allowed: expected one of {', '.join(OUT_OF_BOUND)}")
+        allowed = ", ".join(OUT_OF_BOUND)
+        raise Action3dError(f"data.out_of_bound={out_of_bound} is not allowed: expected one of {allowed}")
     indices = np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(clip_len) * frame_interval
     if out_of_bound == "loop":
         return np.mod(indices, num_frames)

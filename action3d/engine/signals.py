@@ -20,7 +20,7 @@ class StopRequest:
     def requested(self) -> bool:
         return self.signal_name is not None
 
-    def install(self) -> "StopRequest":
+    def install(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._previous[sig] = signal.signal(sig, self._handle)
