@@ -30,7 +30,7 @@ wheel-check: install
 	bash .ci/wheel_check.sh $(PY)
 
 demo: install
-	$(VENV)/bin/action3d train hydra.run.dir=$(DEMO_DIR)
+	$(VENV)/bin/action3d train recipe=demo hydra.run.dir=$(DEMO_DIR)
 	$(VENV)/bin/action3d eval ckpt=$(DEMO_DIR)/best.pt hydra.run.dir=$(DEMO_DIR)/eval
 
 bench: install

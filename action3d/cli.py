@@ -69,6 +69,9 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     # On a crowded CPU (loader workers share the cores with training) OpenMP threads that spin
     # while waiting slow every step several times over; idle waiting costs nothing measurable.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The Optuna sweeper's pinned optuna uses SQLAlchemy 1.4 APIs; its 2.0 migration notice is
+    # noise for a user who never touches SQLAlchemy.
+    os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(usage())

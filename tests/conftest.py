@@ -10,6 +10,9 @@ from typing import List, Optional
 
 import pytest
 
+# In-process tests import the Optuna sweeper too; the CLI silences its SQLAlchemy notice the same way.
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
 # A small but learnable configuration: 8 classes x 2 training videos, 4-frame 32-px clips.
 SMALL = [
     "data.synthetic.train_per_class=2",
