@@ -12,7 +12,8 @@ def test_demo_recipe_sets_the_fast_schedule_over_the_defaults():
     assert (plain.optim.name, demo.optim.name) == ("sgd", "adamw")
     assert demo.optim.lr == 4e-3 and demo.data.batch_size == 16 and demo.model.dropout == 0.3
     assert list(demo.data.crop_area_range) == [0.5, 1.0]
-    assert (demo.trainer.max_epochs, demo.trainer.val_every) == (20, 4)
+    assert (demo.trainer.max_epochs, demo.trainer.val_every) == (24, 6)
+    assert list(demo.model.conv1_kernel) == [3, 5, 5] and demo.data.num_workers == 0
     assert demo.trainer.precision == plain.trainer.precision == "auto"
     assert demo.model.name == plain.model.name == "tiny" and demo.data.name == "synthetic"
     assert compose_config("train", ["recipe=demo", "trainer.max_epochs=3"]).trainer.max_epochs == 3

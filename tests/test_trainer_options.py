@@ -228,6 +228,15 @@ def test_precise_bn_and_validation_run_only_when_validation_is_due(tmp_path, cac
     assert len(logged(tmp_path / "run", "val/top1")) == 2
 
 
+def test_validation_schedule_does_not_change_the_trained_weights(tmp_path, cache_dir):
+    """Precise BN runs train-mode forwards (dropout draws random masks): validating after every
+    epoch or only after the last must end with the same weights and statistics."""
+    common = ["trainer.max_epochs=2", "model.dropout=0.5", "trainer.precise_bn_batches=2"]
+    make(tmp_path, *common, "trainer.val_every=1", name="every").fit()
+    make(tmp_path, *common, "trainer.val_every=2", name="last").fit()
+    assert_equal_weights(model_weights(tmp_path / "every/last.pt"), model_weights(tmp_path / "last/last.pt"))
+
+
 def test_max_steps_validates_before_it_ends_without_changing_last_pt(tmp_path, cache_dir):
     cut = make(tmp_path, "trainer.max_steps=3", "trainer.max_epochs=2", name="cut")
     summary = cut.fit()

@@ -34,9 +34,13 @@ def recompute_bn_stats(model: nn.Module, batches: Iterable[torch.Tensor]) -> int
         layer.reset_running_stats()
         layer.momentum = None  # cumulative moving average: every batch weighs the same
     count = 0
-    for x in batches:
-        model(x)
-        count += 1
+    # Train-mode forwards draw dropout masks; on a forked generator they leave training's random
+    # stream as it was, so when (and whether) validation runs does not change the trained weights.
+    cuda = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        for x in batches:
+            model(x)
+            count += 1
     for layer, momentum in momenta.items():
         layer.momentum = momentum
     if dist.is_initialized() and count:

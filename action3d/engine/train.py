@@ -346,7 +346,8 @@ class Trainer:
                     return
                 yield self._device_clips(batch)[0]
 
-        recompute_bn_stats(model, batches())
+        with autocast(self.precision, self.device):  # the statistics of the precision validation runs in
+            recompute_bn_stats(model, batches())
 
     def _validation_due(self) -> bool:
         return self.val_set is not None and (self.epoch % self.cfg.trainer.val_every == 0
