@@ -206,7 +206,7 @@ def pack_for_comparison(dataset, data_cfg: DictConfig, shard_mb: float, folder: 
     """The training videos of `dataset` packed into tar shards in `folder`, and the shard dataset
     and data config that read them with every other setting unchanged."""
     from action3d.data.dataset import build_dataset
-    from action3d.data.shards import pack_dataset
+    from action3d.data.shard_pack import pack_dataset
     from action3d.engine.data import shared_index
 
     pack_dataset({"train": dataset.samples}, classes=dataset.classes, out=folder, shard_mb=shard_mb, progress=False)

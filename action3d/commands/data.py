@@ -103,7 +103,7 @@ def prepare(cfg: DictConfig) -> Path:
 
 def pack(cfg: DictConfig) -> Path:
     """Write the videos of every split into webdataset tar shards under out=DIR."""
-    from action3d.data.shards import pack_dataset
+    from action3d.data.shard_pack import pack_dataset
 
     data, splits = _resolved_splits(cfg)
     out = _out_dir(cfg)

@@ -1,7 +1,8 @@
-"""Tar shards in the webdataset format: `action3d data pack` writes them, `ShardDataset` streams them.
+"""Tar shards in the webdataset format: `action3d data pack` writes them (`shard_pack`), `ShardDataset`
+streams them.
 
 On network storage, opening and seeking hundreds of thousands of small files is the bottleneck;
-reading a few hundred large files front to back is not. `pack_dataset` writes each split's videos
+reading a few hundred large files front to back is not. `shard_pack.pack_dataset` writes each split's videos
 (unchanged bytes, best after `data prepare`) into tar shards of about `shard_mb` MB, in a seeded
 random order so that every shard mixes the classes:
 
@@ -33,7 +34,6 @@ the number of ranks, workers and the batch size are unchanged.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -47,138 +47,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from action3d.data.annotations import SHARD_INDEX_FILE, SHARDS_FORMAT, VIDEO_EXTENSIONS, read_shard_index
+from action3d.data.annotations import SHARD_INDEX_FILE, read_shard_index
 from action3d.data.dataset import MAX_ATTEMPTS, DatasetBrokenError, VideoDataset
 from action3d.data.index import SampleIndex
+from action3d.data.shard_pack import VIDEO_SUFFIXES, sample_key
 from action3d.errors import Action3dError
-from action3d.files import atomic_write
 
 log = logging.getLogger("action3d.data")
 
-FAILURES_FILE = "pack_failures.txt"
 REPLACEMENT_POOL = 4        # recent samples (and as many ahead) a corrupt one may be replaced by
-_VIDEO_SUFFIXES = {ext.lstrip(".") for ext in VIDEO_EXTENSIONS}
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _sample_key(position: int) -> str:
-    return f"{position:09d}"
-
-
-def pack_split(samples: SampleIndex, *, classes: Sequence[str], out: Path, split: str, shard_bytes: int,
-               seed: int = 0, progress: bool = True) -> tuple[dict, list[str]]:
-    """Write the videos of `samples` into `out/split/split-NNNNNN.tar` in a seeded random order.
-
-    Returns the split's index entry and the reasons of the files left out (missing or empty).
-    """
-    from tqdm import tqdm
-
-    order, skipped = [], []
-    for i in np.random.default_rng(seed).permutation(len(samples)):
-        path, _ = samples[int(i)]
-        try:
-            size = os.stat(path).st_size
-        except OSError as err:
-            skipped.append(f"{path}: {err.strerror or err}")
-            continue
-        if size == 0:
-            skipped.append(f"{path}: empty file (0 bytes)")
-        else:
-            order.append(int(i))
-    (out / split).mkdir(parents=True, exist_ok=True)
-    shards: list[dict] = []
-    writer, written = None, 0
-    bar = tqdm(total=len(order), desc=f"pack {split}", unit="video", disable=not progress)
-    try:
-        for position, i in enumerate(order):
-            if writer is None:
-                shards.append({"name": f"{split}/{split}-{len(shards):06d}.tar", "first": position, "count": 0})
-                writer = _ShardWriter(out / shards[-1]["name"])
-            written += writer.write(position, *samples[i], classes)
-            shards[-1]["count"] += 1
-            bar.update(1)
-            if written >= shard_bytes or position == len(order) - 1:
-                writer.finish()
-                writer, written = None, 0
-    finally:
-        bar.close()
-        if writer is not None:  # stopped mid-shard: no half-written shard under its name
-            writer.abandon()
-    names = {Path(s["name"]).name for s in shards}
-    for stale in (out / split).glob(f"{split}-*.tar"):  # from an earlier pack with more shards
-        if stale.name not in names:
-            stale.unlink()
-    table = SampleIndex.from_pairs(samples[i] for i in order)
-    table.save(out / f"{split}-samples.npz", split=split)
-    return {"samples": len(order), "table": f"{split}-samples.npz", "shards": shards}, skipped
-
-
-class _ShardWriter:
-    """One tar shard written through webdataset's TarWriter into `NAME.part`, renamed when finished."""
-
-    def __init__(self, target: Path):
-        from webdataset import TarWriter
-
-        self.target, self.part = target, Path(f"{target}.part")
-        self.stream = open(self.part, "wb")
-        self.tar = TarWriter(self.stream, encoder=False, mtime=0)
-
-    def write(self, position: int, path: str, label: int, classes: Sequence[str]) -> int:
-        """Add the video at `path` as sample `position`; return the bytes written."""
-        try:
-            with open(path, "rb") as f:
-                video = f.read()
-        except OSError as err:
-            raise Action3dError(f"pack: cannot read {path} ({err.strerror or err})") from None
-        suffix = Path(path).suffix.lower().lstrip(".")
-        meta = {"path": path, "label": label, "class": classes[label] if 0 <= label < len(classes) else None}
-        return self.tar.write({"__key__": _sample_key(position), suffix if suffix in _VIDEO_SUFFIXES else "mp4": video,
-                               "cls": str(label).encode(), "json": json.dumps(meta).encode()})
-
-    def finish(self) -> None:
-        self.tar.close()
-        self.stream.flush()
-        os.fsync(self.stream.fileno())
-        self.stream.close()
-        os.replace(self.part, self.target)
-
-    def abandon(self) -> None:
-        self.stream.close()
-        self.part.unlink(missing_ok=True)
-
-
-def pack_dataset(splits: dict[str, SampleIndex], *, classes: Sequence[str], out: str | os.PathLike,
-                 shard_mb: float, source: dict | None = None, seed: int = 0, progress: bool = True) -> dict:
-    """Pack every split into `out` (see the module docstring); `index.json` is written last.
-
-    Files that are missing or empty are left out, logged and listed in `out/pack_failures.txt`.
-    Returns the index.
-    """
-    out = Path(out)
-    if shard_mb <= 0:
-        raise Action3dError(f"shard_mb={shard_mb} is not allowed: must be > 0")
-    out.mkdir(parents=True, exist_ok=True)
-    index = {"format": SHARDS_FORMAT, "classes": list(classes), "seed": seed, "source": source or {}, "splits": {}}
-    failures: list[str] = []
-    for split, samples in splits.items():
-        entry, skipped = pack_split(samples, classes=classes, out=out, split=split,
-                                    shard_bytes=int(shard_mb * 1e6), seed=seed, progress=progress)
-        if not entry["samples"]:
-            raise Action3dError(f"pack: none of the {len(samples)} videos of split {split} could be read; "
-                                f"e.g. {skipped[0] if skipped else '-'}")
-        index["splits"][split] = entry
-        failures += skipped
-    for reason in failures[:5]:
-        log.warning("pack: skipped %s", reason)
-    if failures:
-        log.warning("pack: %d unreadable videos left out, listed in %s", len(failures), out / FAILURES_FILE)
-        atomic_write(out / FAILURES_FILE, "".join(f"{r}\n" for r in failures))
-    elif (out / FAILURES_FILE).exists():
-        (out / FAILURES_FILE).unlink()
-    atomic_write(out / SHARD_INDEX_FILE, json.dumps(index, indent=1))
-    return index
 
 
 # --------------------------------------------------------------------------- reading
@@ -386,7 +263,7 @@ class ShardDataset(VideoDataset, IterableDataset):
 
     def _parse(self, shard: Shard, key: int, sample: dict) -> _Raw:
         name = self.samples.path(key)
-        videos = [value for suffix, value in sample.items() if suffix in _VIDEO_SUFFIXES]
+        videos = [value for suffix, value in sample.items() if suffix in VIDEO_SUFFIXES]
         try:
             label = int(sample["cls"])
         except (KeyError, ValueError):
@@ -432,7 +309,7 @@ class ShardDataset(VideoDataset, IterableDataset):
     def _load(self, raw: _Raw, rng: np.random.Generator) -> torch.Tensor | None:
         """The clip of `raw`, or None after recording (once per process and sample) why not."""
         if raw.problem:
-            reason = f"{raw.name}: sample {_sample_key(raw.key)} of {raw.shard}: {raw.problem}"
+            reason = f"{raw.name}: sample {sample_key(raw.key)} of {raw.shard}: {raw.problem}"
             if raw.name not in self._known_bad:
                 self._known_bad[raw.name] = reason
                 self._count_try(failed=True, path=raw.name, reason=reason)
@@ -448,7 +325,7 @@ class ShardDataset(VideoDataset, IterableDataset):
         from action3d.data.decode import MemoryVideo
 
         raw = self._payload
-        return MemoryVideo(raw.video, f"{path} (sample {_sample_key(raw.key)} of {raw.shard})")
+        return MemoryVideo(raw.video, f"{path} (sample {sample_key(raw.key)} of {raw.shard})")
 
     def _replace(self, raw: _Raw, candidates: list[_Raw], rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         for k in rng.permutation(len(candidates))[:MAX_ATTEMPTS - 1]:
@@ -458,7 +335,7 @@ class ShardDataset(VideoDataset, IterableDataset):
                 if clip is not None:
                     return clip, other.label
         raise DatasetBrokenError(
-            f"shards at {self.root}: sample {_sample_key(raw.key)} ({raw.name}) and every replacement tried "
+            f"shards at {self.root}: sample {sample_key(raw.key)} ({raw.name}) and every replacement tried "
             f"failed to decode; e.g. {self._examples()}")
 
 

@@ -14,6 +14,7 @@ the same pixels) as torchvision's `resize(antialias=True)`, without importing to
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -245,15 +246,16 @@ class MultiScaleCrop:
         return f"MultiScaleCrop({self.size}, scales={self.scales}, short_side={self.short_side})"
 
 
-class FixedCrops:
+class FixedCrops(ABC):
     """Test-time crops at fixed places of the frame as if it had been resized to `short_side`:
     one resize per view. Subclasses say where (`boxes`) and how the views combine (`combine`)."""
 
     def __init__(self, size: int, *, short_side: Optional[int] = None):
         self.size, self.short_side = size, short_side
 
+    @abstractmethod
     def boxes(self, height: int, width: int) -> List[Box]:
-        raise NotImplementedError
+        """The `(top, left, height, width)` box of each view in a frame of this size."""
 
     def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
         return torch.stack(views, dim=-5)                 # a view dimension before C
