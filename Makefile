@@ -5,14 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= outputs/demo
 
-.PHONY: install test test-fast lint wheel-check demo bench clean
+.PHONY: install test test-fast lint docs wheel-check demo bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip || true
-	$(PY) -m pip install -q -e '.[test,search,deploy]'
+	$(PY) -m pip install -q -e '.[test,search,deploy,docs]'
 	touch $(STAMP)
 
 test: install
@@ -23,6 +23,10 @@ test-fast: install
 
 lint: install
 	$(VENV)/bin/ruff check action3d tests scripts
+
+# The manual (mkdocs.yml, docs/): --strict turns mkdocs' warnings, broken links and anchors included, into a failure.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 # Build the wheel, install it (not editable) into a folder outside the checkout that reuses the
 # venv's torch, and run `action3d info` and a one-epoch train from another directory.
@@ -39,4 +43,4 @@ bench: install
 	$(PY) scripts/bench_pipeline.py
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache
+	rm -rf $(VENV) outputs multirun site .pytest_cache
