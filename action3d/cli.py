@@ -95,16 +95,21 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     cfgs: List[Any] = []
     if not _NO_RUN_FLAGS.intersection(flags):
         try:
-            cfgs = prevalidate(command, overrides)
+            cfgs = prevalidate(command, overrides, config_dirs=_config_dirs(flags))
         except Action3dError as err:
             return _error(str(err), command)
     if "OMP_WAIT_POLICY" not in os.environ and omp_should_wait_passively(cfgs, os.environ):
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read once, when torch loads libgomp: before any import
-    from action3d.commands.sweep import search_defaults
+    from action3d.commands._sweep import search_defaults
 
     overrides += _rank_overrides(command) + search_defaults(command, overrides)
     _run_hydra(command, flags + overrides)
     return 0
+
+
+def _config_dirs(flags: List[str]) -> List[str]:
+    """The folders given with `--config-dir DIR` / `-cd DIR` (a user's own presets, on Hydra's search path)."""
+    return [flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag in ("--config-dir", "-cd")]
 
 
 def _error(message: str, command: Optional[str]) -> int:
@@ -164,28 +169,22 @@ def omp_should_wait_passively(cfgs: Sequence[Any], environ: Mapping[str, str]) -
     return not all(isinstance(w, int) and w == 0 for w in workers)
 
 
-def prevalidate(command: str, overrides: List[str]) -> List[Any]:
-    """Compose and validate every job the overrides describe (each sweep combination too); returns
-    the composed configs."""
+def prevalidate(command: str, overrides: List[str], *, config_dirs: Sequence[str] = ()) -> List[Any]:
+    """Compose and check every job the overrides describe (each sweep combination too): values,
+    keys that cannot apply, and the files and devices they name. Returns the composed configs."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from action3d.commands._hydra import compose_configs
-    from action3d.commands.preflight import check_inputs
-    from action3d.commands.sweep import sweep_jobs
-    from action3d.config.applicability import check_user_keys
+    from action3d.commands._hydra import _parse, compose_config
+    from action3d.commands._sweep import sweep_jobs
+    from action3d.config.validate import preflight
 
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:  # Hydra's grammar errors: the override, then the reason
-        lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.startswith("See http")]
-        raise Action3dError(": ".join(lines[:2]) or first_line(str(err))) from None
+    parsed = _parse(OverridesParser.create(), overrides)
     job_overrides = [o for o in parsed if not o.is_hydra_override()]
     _refuse_model_overrides(command, [o.input_line for o in job_overrides])
-    combos = sweep_jobs(command, parsed)  # a grid: every combination; a search: its keys and bounds
     cfgs = []
-    for combo, cfg in zip(combos, compose_configs(command, combos)):
-        check_user_keys(command, cfg, [override_key(o) for o in combo])  # set, but cannot take effect
-        check_inputs(command, cfg)  # files, folders, device: before Hydra writes anything
+    for combo in sweep_jobs(command, parsed):  # a grid: every combination; a search: its keys and bounds
+        cfg = compose_config(command, combo, config_dirs=config_dirs)
+        preflight(cfg, command)  # files, folders, device: before Hydra writes anything
         cfgs.append(cfg)
     return cfgs
 
@@ -218,16 +217,16 @@ def _load(target: str) -> Callable:
 
 
 def _task(command: str, run: Callable) -> Callable:
-    """The Hydra task: validate again (a sweep job's own config), run, and turn the library's
-    `Action3dError` into one line and exit status 1. In a sweep a failed job (any error: a
-    diverged trial, a trial value out of range) is one line and a recorded failure that ranks
-    last; the sweep goes on."""
+    """The Hydra task: check the job's values (a no-op for a config the pre-check checked; a
+    search's trial draws its values later), run, and turn the library's `Action3dError` into
+    one line and exit status 1. In a sweep a failed job (any error: a diverged trial, a trial
+    value out of range) is one line and a recorded failure that ranks last; the sweep goes on."""
     def task(cfg):
-        from action3d.commands.sweep import failed_job, in_sweep
-        from action3d.config import validate
+        from action3d.commands._sweep import failed_job, in_sweep
+        from action3d.config.validate import check_values
 
         try:
-            validate(cfg)
+            check_values(cfg, command)
             return run(cfg)
         except Exception as err:
             known = isinstance(err, Action3dError)

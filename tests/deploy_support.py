@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from action3d.commands._hydra import compose_config
+from action3d.commands._hydra import compose_config, typed_config
 
 # move_right/left/down/up x 24 training / 6 validation videos of 16 frames at 64 px; 8x2 clips.
 DATA64 = ["data.synthetic.num_classes=4", "data.synthetic.train_per_class=24", "data.synthetic.val_per_class=6",
@@ -35,7 +35,7 @@ def trained_checkpoint(cache: Path) -> Path:
         torch.set_num_threads(1)  # on a shared 2-core machine one thread trains several times faster than two
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # progress bars
-                Trainer(compose_config("train", TRAIN64), run_dir=run_dir, seed=0).fit()
+                Trainer(typed_config("train", TRAIN64), run_dir=run_dir, seed=0).fit()
         finally:
             torch.set_num_threads(threads)
     return run_dir / "best.pt"

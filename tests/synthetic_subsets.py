@@ -3,7 +3,7 @@ number of training videos per class, for the fine-tuning and imbalanced-data tes
 settings under which the tiny model learns these motions within a few hundred steps on a CPU.
 
     overrides = subset_lists(tmp_path, ["move_left", "move_up"], per_class=[16, 4], synthetic=LEARNABLE_SET)
-    Trainer(compose_config("train", [*LEARNABLE, *overrides]), run_dir=..., seed=0).fit()
+    Trainer(typed_config("train", [*LEARNABLE, *overrides]), run_dir=..., seed=0).fit()
 """
 from __future__ import annotations
 
@@ -71,10 +71,10 @@ def subset_lists(out: Path, names: Sequence[str], *, per_class: Sequence[int], s
 
 def train(overrides: Sequence[str], run_dir: Path, *, seed: int) -> dict:
     """One in-process training run; returns its summary (best_top1, ...)."""
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine.train import Trainer
 
-    return Trainer(compose_config("train", list(overrides)), run_dir=run_dir, seed=seed).fit()
+    return Trainer(typed_config("train", list(overrides)), run_dir=run_dir, seed=seed).fit()
 
 
 # The fine-tuning source: the tiny model trained on 4 classes, each the time-reverse of one of the

@@ -90,7 +90,7 @@ def small_subset(tmp_path: Path, per_class: list) -> list:
 
 
 def test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency(tmp_path, cache_dir, monkeypatch):
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine import train as train_mod
 
     seen = []
@@ -99,17 +99,17 @@ def test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency(tmp_path, 
                         lambda *args, **kwargs: seen.append(kwargs["weight"]) or real(*args, **kwargs))
     overrides = small_subset(tmp_path, [2, 1, 1, 1, 1, 1, 1, 1])        # 9 videos, class 0 twice
     for weights in ("none", "auto"):
-        cfg = compose_config("train", [*overrides, f"trainer.class_weights={weights}", "trainer.max_steps=1"])
+        cfg = typed_config("train", [*overrides, f"trainer.class_weights={weights}", "trainer.max_steps=1"])
         train_mod.Trainer(cfg, run_dir=tmp_path / weights, seed=0).fit()
     assert seen[0] is None
     assert seen[1].tolist() == pytest.approx([9 / 16] + [9 / 8] * 7)   # N / (K * count)
 
 
 def test_balanced_sampler_on_a_class_without_training_videos_is_one_line(tmp_path, cache_dir):
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine.train import Trainer
 
-    cfg = compose_config("train", [*small_subset(tmp_path, [2, 2, 2, 2, 2, 2, 2, 0]), "data.sampler=balanced"])
+    cfg = typed_config("train", [*small_subset(tmp_path, [2, 2, 2, 2, 2, 2, 2, 0]), "data.sampler=balanced"])
     with pytest.raises(Action3dError) as err:
         Trainer(cfg, run_dir=tmp_path / "run", seed=0)
     assert "\n" not in str(err.value) and "data.sampler=balanced: 1 of 8 classes" in str(err.value)
@@ -127,14 +127,14 @@ def test_the_balanced_sampler_and_class_weights_together_are_refused():
 def test_a_balanced_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path, cache_dir):
     """2 epochs of balanced draws on a 10:1 set, once straight and once stopped after 3 of its
     4 steps per epoch and resumed (trainer.resume=auto): the same final weights."""
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine.train import Trainer
 
     common = [*small_subset(tmp_path, [2, 1, 1, 1, 1, 1, 1, 1]), "data.sampler=balanced", "data.batch_size=2",
               "trainer.precision=32"]
-    Trainer(compose_config("train", common), run_dir=tmp_path / "full", seed=1).fit()
-    Trainer(compose_config("train", [*common, "trainer.max_steps=3"]), run_dir=tmp_path / "cut", seed=1).fit()
-    Trainer(compose_config("train", [*common, "trainer.resume=auto"]), run_dir=tmp_path / "cut", seed=1).fit()
+    Trainer(typed_config("train", common), run_dir=tmp_path / "full", seed=1).fit()
+    Trainer(typed_config("train", [*common, "trainer.max_steps=3"]), run_dir=tmp_path / "cut", seed=1).fit()
+    Trainer(typed_config("train", [*common, "trainer.resume=auto"]), run_dir=tmp_path / "cut", seed=1).fit()
     full, cut = (torch.load(tmp_path / name / "last.pt", map_location="cpu", weights_only=True)
                  for name in ("full", "cut"))
     assert cut["step"] == full["step"] == 8

@@ -81,7 +81,7 @@ def test_bench_train_pairs_r3d18_with_torchvision(tmp_path, capsys):
 @pytest.mark.parametrize("flags, runs_as, target", [({"avx512_bf16"}, "bf16", 1.8), ({"avx2"}, "32", None)])
 def test_bench_train_auto_is_the_default_step_against_torchvision_fp32(flags, runs_as, target, tmp_path, capsys,
                                                                          monkeypatch):
-    from action3d.config import rules
+    from action3d.config import runtime as rules
 
     monkeypatch.setattr(rules, "cpu_flags", lambda: set(flags))
     out = tmp_path / "train.json"

@@ -4,17 +4,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
-from action3d.commands._hydra import merge_data_overrides
+from action3d.commands._checkpoint import run_data as merge_data_overrides
 from action3d.config import DataConfig
 
 from conftest import SMALL, run_cli
 
 
 def test_data_overrides_go_on_top_of_the_checkpoints_data_config():
-    trained = OmegaConf.structured(DataConfig(clip_len=8, crop_size=64, short_side=72, root="/trained"))
-    given = OmegaConf.structured(DataConfig(clip_len=4, crop_size=32, short_side=40, root="/other"))
+    trained = DataConfig(clip_len=8, crop_size=64, short_side=72, root="/trained")
+    given = DataConfig(clip_len=4, crop_size=32, short_side=40, root="/other")
     merged = merge_data_overrides(trained, given, ["data.crop_size=32", "data.short_side=40", "eval.num_clips=2"])
     assert (merged.clip_len, merged.crop_size, merged.short_side, merged.root) == (8, 32, 40, "/trained")
     assert merge_data_overrides(trained, given, ["data=ucf101"]) is given         # another dataset, whole

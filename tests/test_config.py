@@ -17,7 +17,7 @@ BAD_COMMAND_LINES = [
     (["train", "model.style=tensorflow"], "model.style", "pytorch, caffe"),
     (["train", "model.dept=18"], "model.dept", "unknown key"),
     (["train", "model.depth=eighteen"], "model.depth", "eighteen"),
-    (["train", "model.num_stages=5"], "model.num_stages", "1..4"),
+    (["train", "model.num_stages=5"], "model.num_stages", "[1, 4]"),
     (["train", "model.frozen_stages=7"], "model.frozen_stages", "-1"),
     (["train", "model.out_indices=[4]"], "model.out_indices", "0..3"),
     (["train", "model.conv1_kernel=[3,7]"], "model.conv1_kernel", "needs 3 values"),
@@ -35,7 +35,7 @@ BAD_COMMAND_LINES = [
     (["train", "data.format=youtube"], "data.format", "kinetics"),
     (["train", "data.batch_size=abc"], "data.batch_size", "abc"),
     (["train", "unknown_section.x=1"], "unknown_section", ""),
-    (["train", "-m", "model.depth=18,19"], "model.depth", "allowed depths"),
+    (["train", "-m", "model.depth=18,19"], "model.depth", "18, 34, 50, 101, 152"),
     (["eval", "eval.num_crops=2"], "eval.num_crops", "1, 3, 10"),
     (["eval", "eval.average=max"], "eval.average", "prob, score"),
     (["info", "input=[3,8,64]"], "input", "[C,T,H,W]"),
@@ -85,7 +85,7 @@ def test_validate_rejects_bad_inflate_length_directly():
     cfg.model.depth = 50
     cfg.model.inflate = [1, [1, 1], 1, 1]
     with pytest.raises(Action3dError, match=r"model\.inflate.*stage 2 has 4 blocks"):
-        validate(cfg)
+        validate(cfg, "train")
 
 
 def test_console_script_reports_depth_error_without_traceback(tmp_path):
@@ -93,7 +93,7 @@ def test_console_script_reports_depth_error_without_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines == ["action3d train: error: model.depth=19 is not allowed: allowed depths: 18, 34, 50, 101, 152"]
+    assert lines == ["action3d train: error: model.depth=19 is not allowed: expected one of 18, 34, 50, 101, 152"]
     assert not (tmp_path / "outputs").exists()
 
 

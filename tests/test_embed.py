@@ -11,10 +11,10 @@ from deploy_support import small_slowfast, trained_checkpoint
 
 from action3d.cli import main as cli_main
 from action3d.commands import embed as embed_command
+from action3d.commands._checkpoint import load_trained as load_trained_model
 from action3d.commands._hydra import compose_config
 from action3d.data.synthetic import write_sequence
 from action3d.engine.embed import embed_video, embed_videos, pooled_features
-from action3d.engine.inference import load_trained_model
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import torch
 from deploy_support import small_slowfast, trained_checkpoint
 
 from action3d.commands import explain as explain_command
+from action3d.commands._checkpoint import load_trained as load_trained_model
 from action3d.commands._hydra import compose_config
 from action3d.data.decode import VideoReader, read_all_frames
 from action3d.data.synthetic import render_video, write_mp4
 from action3d.engine.explain import explain_clips, grad_cam, pick_layers, video_layers
-from action3d.engine.inference import load_trained_model
 from action3d.errors import Action3dError
 from action3d.models import r3d_18, tiny
 

@@ -11,9 +11,9 @@ from deploy_support import preset_checkpoint
 
 from action3d.cli import main as cli_main
 from action3d.commands import export as export_command
+from action3d.commands._checkpoint import load_trained as load_trained_model
 from action3d.commands._hydra import compose_config
 from action3d.engine.export import PARITY_TOLERANCE, deploy_model, export_model, run_exported, sidecar_path
-from action3d.engine.inference import load_trained_model
 
 # Small inputs: 4-frame 32-px clips (r3d_18 halves T three times: 4 -> 1).
 SMALL_CLIP = ["data.clip_len=4", "data.frame_interval=2", "data.short_side=32", "data.crop_size=32"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 
-from action3d.commands._hydra import compose_config
+from action3d.commands._hydra import compose_config, typed_config
 from action3d.config import OptimConfig, SchedConfig
 from action3d.engine.optim import build_optimizer, build_scheduler
 from action3d.errors import Action3dError
@@ -59,7 +59,7 @@ def test_backbone_lr_mult_zero_trains_only_the_head(tmp_path, cache_dir):
 
     from conftest import SMALL
 
-    cfg = compose_config("train", [*SMALL, "trainer.max_epochs=1", "optim.backbone_lr_mult=0",
+    cfg = typed_config("train", [*SMALL, "trainer.max_epochs=1", "optim.backbone_lr_mult=0",
                                    "optim.weight_decay=0", "trainer.precision=32"])
     trainer = Trainer(cfg, run_dir=tmp_path, seed=0)
     before = {k: v.clone() for k, v in trainer.model.named_parameters()}

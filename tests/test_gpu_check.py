@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from action3d.commands._hydra import compose_configs
+from action3d.commands._hydra import compose_config
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -50,8 +50,8 @@ def test_every_check_is_a_valid_command_line(tmp_path):
     assert "trainer.precision=16" in checks["fp16_gradscaler"].argv and "trainer.compile=true" in checks["compile"].argv
     assert len(jobs["train"]) == 6 and len(jobs["eval"]) == 1
     for command, overrides in jobs.items():
-        for cfg in compose_configs(command, overrides):
-            assert cfg.trainer.device == "cuda"
+        for job in overrides:
+            assert compose_config(command, job).trainer.device == "cuda"
     assert checks["fp32"].expect == {"precision": "32", "steps": 8}              # 32 videos / batch 4
     assert checks["ddp_syncbn"].expect == {"precision": "bf16", "steps": 4}      # per process
     one_gpu = {c.name: c for c in gpu_check.build_checks(tmp_path, device="cuda", gpus=1)}

@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from options_compose import compose
 
 from action3d.commands import data as data_command
@@ -193,7 +194,7 @@ def test_min_frames_sets_which_videos_check_reports_as_short(videos, capsys, min
 def trained(tmp_path_factory, cache_dir):
     """best.pt of the tiny model after one epoch on 8 classes x 2 videos (val: 8 videos)."""
     run = tmp_path_factory.mktemp("option-run")
-    Trainer(compose("train", *SMALL, "trainer.max_epochs=1"), run_dir=run, seed=0).fit()
+    Trainer(OmegaConf.to_object(compose("train", *SMALL, "trainer.max_epochs=1")), run_dir=run, seed=0).fit()
     state = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
     return run / "best.pt", Path(state["config"]["data"]["root"])
 

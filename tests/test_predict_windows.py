@@ -10,10 +10,10 @@ from deploy_support import trained_checkpoint
 
 from action3d.cli import main as cli_main
 from action3d.commands import predict as predict_command
+from action3d.commands._checkpoint import load_trained as load_trained_model
 from action3d.commands._hydra import compose_config
 from action3d.data.decode import VideoReader
 from action3d.data.synthetic import write_sequence
-from action3d.engine.inference import load_trained_model
 from action3d.engine.predict import predict, predict_windows
 from action3d.engine.windows import Window, merge_segments, plan_windows
 from action3d.errors import Action3dError

@@ -18,8 +18,8 @@ import torch
 
 import action3d.data.shards as shards_module
 from action3d.commands import data as data_command
-from action3d.commands._hydra import compose_config
-from action3d.config.rules import ConfigError
+from action3d.commands._hydra import compose_config, typed_config
+from action3d.config.checks import ConfigError
 from action3d.data.annotations import read_shard_index
 from action3d.data.dataset import build_dataset
 from action3d.data.shards import ShardDataset
@@ -83,7 +83,7 @@ def shard_set(data_cfg, split: str = "train", *, train: bool, seed: int = 0) -> 
 
 
 def shards_config(root: Path, *overrides: str):
-    return compose_config("train", ["data=shards", f"data.root={root}", *SAMPLING, *overrides])
+    return typed_config("train", ["data=shards", f"data.root={root}", *SAMPLING, *overrides])
 
 
 def fake_workers(monkeypatch, worker: int, workers: int) -> None:

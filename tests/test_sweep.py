@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from action3d import cli
-from action3d.commands import sweep
+from action3d.commands import _sweep as sweep
 from action3d.engine.monitor import RunLog, run_hparams
 
 from conftest import SMALL, run_cli

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from action3d.cli import main
-from action3d.commands._hydra import compose_config
-from action3d.config import rules
+from action3d.commands._hydra import compose_config, typed_config
+from action3d.config import runtime as rules
 from action3d.engine import precision as precision_mod
 from action3d.engine import train as train_mod
 from action3d.engine.train import Trainer
@@ -25,7 +25,7 @@ from conftest import SMALL
 
 
 def make(tmp_path: Path, *overrides: str, name: str = "run", seed: int = 0) -> Trainer:
-    cfg = compose_config("train", [*SMALL, *overrides])
+    cfg = typed_config("train", [*SMALL, *overrides])
     return Trainer(cfg, run_dir=tmp_path / name, seed=seed)
 
 
@@ -248,7 +248,8 @@ def test_max_steps_validates_before_it_ends_without_changing_last_pt(tmp_path, c
 
 
 def test_channels_last_off_gives_the_same_logits(tmp_path, cache_dir):
-    from action3d.engine.inference import load_trained_model, score_views
+    from action3d.commands._checkpoint import load_trained as load_trained_model
+    from action3d.engine.inference import score_views
 
     make(tmp_path, "trainer.max_epochs=1").fit()
     x = torch.randn(2, 3, 4, 32, 32)

@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 from torch.utils.data import SequentialSampler
 
 from action3d.commands._hydra import CONF_DIR, compose_config
-from action3d.config import rules
-from action3d.config.rules import ConfigError
+from action3d.config import runtime as rules
+from action3d.config.checks import ConfigError
 from action3d.engine import data as engine_data
 from action3d.errors import Action3dError
 

@@ -5,31 +5,25 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
-from action3d.errors import Action3dError
+from action3d.commands import _hydra
+from action3d.config import DataCommandConfig
 
 log = logging.getLogger("action3d")
 
 
-def run(cfg: DictConfig) -> Any:
+def run(cfg: DataCommandConfig) -> Any:
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     return {"synth": synth, "check": check, "prepare": prepare, "pack": pack}[cfg.action](cfg)
 
 
-def _out_dir(cfg: DictConfig) -> Path:
-    if not cfg.out:
-        raise Action3dError(f"data {cfg.action} needs out=DIR (the folder to write)")
-    return Path(cfg.out)
-
-
-def _splits(cfg: DictConfig):
+def _splits(cfg: DataCommandConfig):
     from action3d.data.annotations import has_split
 
     wanted = ["train", "val"] if cfg.split == "all" else [cfg.split]
     return [s for s in wanted if has_split(cfg.data, s)]
 
 
-def _resolved_splits(cfg: DictConfig):
+def _resolved_splits(cfg: DataCommandConfig):
     """The resolved data config, and per split its samples (a SampleIndex, cached) and classes."""
     from action3d.data.index import resolve_index
     from action3d.engine.data import resolve_data
@@ -38,17 +32,17 @@ def _resolved_splits(cfg: DictConfig):
     return data, {split: resolve_index(data, split) for split in _splits(cfg)}
 
 
-def synth(cfg: DictConfig) -> Path:
+def synth(cfg: DataCommandConfig) -> Path:
     from action3d.data.synthetic import make_synthetic
 
-    out = _out_dir(cfg)
+    out = Path(cfg.out)
     make_synthetic(out, cfg.data.synthetic, progress=True)
     print(f"synthetic dataset written to {out} (train.txt, val.txt, classes.txt); train on it with "
           f"data=folder data.root={out} data.train_list={out}/train.txt data.val_list={out}/val.txt")
     return out
 
 
-def check(cfg: DictConfig) -> Any:
+def check(cfg: DataCommandConfig) -> Any:
     from action3d.data.annotations import write_list_file
     from action3d.data.check import check_dataset
 
@@ -67,15 +61,15 @@ def check(cfg: DictConfig) -> Any:
     return reports
 
 
-def prepare(cfg: DictConfig) -> Path:
+def prepare(cfg: DataCommandConfig) -> Path:
     """Re-encode (all, or part I of N), or merge finished parts; then write the list files."""
-    from action3d.config import rules
+    from action3d.config.commands import parse_part
     from action3d.data.annotations import write_classes_file, write_list_file
     from action3d.data.prepare import merge_parts, prepare_dataset, prepared_lists
 
-    part = rules.check_part(cfg.part)
+    part = parse_part(cfg.part)
     data, splits = _resolved_splits(cfg)
-    out = _out_dir(cfg)
+    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     every = [sample for samples, _ in splits.values() for sample in samples]  # one job per distinct video
     if cfg.merge:
@@ -101,12 +95,12 @@ def prepare(cfg: DictConfig) -> Path:
     return out
 
 
-def pack(cfg: DictConfig) -> Path:
+def pack(cfg: DataCommandConfig) -> Path:
     """Write the videos of every split into webdataset tar shards under out=DIR."""
     from action3d.data.shard_pack import pack_dataset
 
     data, splits = _resolved_splits(cfg)
-    out = _out_dir(cfg)
+    out = Path(cfg.out)
     classes = next(c for _, c in splits.values())
     index = pack_dataset({split: samples for split, (samples, _) in splits.items()}, classes=classes, out=out,
                          shard_mb=cfg.shard_mb, source={"format": data.format, "root": str(data.root)})

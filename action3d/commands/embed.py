@@ -10,22 +10,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from action3d.commands import _hydra
-from action3d.commands.predict import views_text
+from action3d.commands import _checkpoint, _hydra
+from action3d.config import EmbedConfig
 
 
-def run(cfg: DictConfig):
+def run(cfg: EmbedConfig):
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     from action3d.data.annotations import find_videos
     from action3d.engine.distributed import pick_device
     from action3d.engine.embed import embed_videos
-    from action3d.engine.inference import load_trained_model
     from action3d.engine.precision import resolve_precision
 
     device = pick_device(cfg.trainer.device)
-    trained = load_trained_model(cfg.ckpt, device, channels_last=cfg.trainer.channels_last)
-    data_cfg = _hydra.merge_data_overrides(trained.config.data, cfg.data, _hydra.task_overrides())
+    trained = _checkpoint.load_trained(cfg.ckpt, device, channels_last=cfg.trainer.channels_last)
+    data_cfg = _checkpoint.run_data(trained.config.data, cfg.data, _hydra.task_overrides())
     precision, _ = resolve_precision(cfg.trainer.precision, device)
     source = Path(cfg.video)
     videos = find_videos(source, key="video")
@@ -34,7 +32,7 @@ def run(cfg: DictConfig):
                            num_crops=cfg.eval.num_crops, precision=precision)
     per = "video" if cfg.window is None else f"window of {cfg.window:g} s every {cfg.stride or cfg.window:g} s"
     print(f"embedded     {summary.videos} of {len(videos)} videos: {summary.rows} rows of {summary.dim} "
-          f"features (one per {per}; {views_text(cfg.eval.num_clips, cfg.eval.num_crops)} averaged)")
+          f"features (one per {per}; {_checkpoint.views_text(cfg.eval.num_clips, cfg.eval.num_crops)} averaged)")
     print(f"index        {summary.index}")
     sys.stdout.flush()
     for error in summary.errors:

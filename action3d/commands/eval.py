@@ -8,23 +8,22 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from omegaconf import DictConfig
+from action3d.commands import _checkpoint, _hydra
+from action3d.config import EvalCommandConfig
 
-from action3d.commands import _hydra
 
-
-def run(cfg: DictConfig) -> Dict[str, Any]:
+def run(cfg: EvalCommandConfig) -> Dict[str, Any]:
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     from action3d.engine import distributed as dist_utils
     from action3d.engine.data import resolve_data
     from action3d.engine.evaluate import evaluate
-    from action3d.engine.inference import load_trained_model
     from action3d.engine.precision import resolve_precision
     from action3d.engine.report import summary_table, write_report
 
     env = dist_utils.init_distributed(cfg.trainer.device)
     try:
-        trained = load_trained_model(cfg.ckpt, env.device, channels_last=cfg.trainer.channels_last)
-        data_cfg = _hydra.merge_data_overrides(trained.config.data, cfg.data, _hydra.task_overrides())
+        trained = _checkpoint.load_trained(cfg.ckpt, env.device, channels_last=cfg.trainer.channels_last)
+        data_cfg = _checkpoint.run_data(trained.config.data, cfg.data, _hydra.task_overrides())
         precision, _ = resolve_precision(cfg.trainer.precision, env.device)
         result = evaluate(trained, resolve_data(data_cfg, env), split=cfg.split, env=env,
                           num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops, average=cfg.eval.average,

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from action3d.commands import _hydra
+from action3d.commands import _checkpoint, _hydra
+from action3d.config import ExplainConfig
 from action3d.errors import Action3dError
 
 
-def run(cfg: DictConfig):
+def run(cfg: ExplainConfig):
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     from action3d.engine.distributed import pick_device
     from action3d.engine.explain import choose_target, explain_video
-    from action3d.engine.inference import load_trained_model
     from action3d.engine.precision import resolve_precision
 
     if Path(cfg.video).is_dir():
         raise Action3dError(f"video={cfg.video}: explain writes one video; give a video file, not a folder")
     device = pick_device(cfg.trainer.device)
-    trained = load_trained_model(cfg.ckpt, device, channels_last=cfg.trainer.channels_last)
-    data_cfg = _hydra.merge_data_overrides(trained.config.data, cfg.data, _hydra.task_overrides())
+    trained = _checkpoint.load_trained(cfg.ckpt, device, channels_last=cfg.trainer.channels_last)
+    data_cfg = _checkpoint.run_data(trained.config.data, cfg.data, _hydra.task_overrides())
     precision, _ = resolve_precision(cfg.trainer.precision, device)
     target, prob = choose_target(trained, cfg.video, class_name=cfg.class_name, data_cfg=data_cfg,
                                  num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops,

@@ -6,19 +6,18 @@ on the command line (`data.clip_len=16 ...`) change the exported input shape and
 """
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from action3d.commands import _checkpoint, _hydra
+from action3d.config import ExportConfig
 
-from action3d.commands import _hydra
 
-
-def run(cfg: DictConfig):
+def run(cfg: ExportConfig):
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     import torch
 
     from action3d.engine.export import PARITY_TOLERANCE, export_model
-    from action3d.engine.inference import load_trained_model
 
-    trained = load_trained_model(cfg.ckpt, torch.device("cpu"), channels_last=False)
-    data_cfg = _hydra.merge_data_overrides(trained.config.data, cfg.data, _hydra.task_overrides())
+    trained = _checkpoint.load_trained(cfg.ckpt, torch.device("cpu"), channels_last=False)
+    data_cfg = _checkpoint.run_data(trained.config.data, cfg.data, _hydra.task_overrides())
     result = export_model(trained, format=cfg.format, out=cfg.out, data_cfg=data_cfg)
     shape = f"(N, {trained.config.model.in_channels}, {data_cfg.clip_len}, {data_cfg.crop_size}, {data_cfg.crop_size})"
     print(f"model        {result.path} ({result.format}, fp32, {result.size_bytes / 2**20:.1f} MiB, "

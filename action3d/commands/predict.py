@@ -14,16 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
-from action3d.commands import _hydra
+from action3d.commands import _checkpoint, _hydra
+from action3d.config import DataConfig, PredictConfig
 from action3d.errors import Action3dError
 
 
-def run(cfg: DictConfig) -> list[dict[str, Any]]:
+def run(cfg: PredictConfig) -> list[dict[str, Any]]:
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     from action3d.data.annotations import find_videos
     from action3d.engine.distributed import pick_device
-    from action3d.engine.inference import load_trained_model
     from action3d.engine.precision import resolve_precision
     from action3d.engine.predict import predict
     from action3d.files import atomic_write
@@ -31,8 +30,8 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
     if cfg.window is not None and Path(cfg.video).is_dir():
         raise Action3dError(f"video={cfg.video}: window= scores one long video; give a video file, not a folder")
     device = pick_device(cfg.trainer.device)
-    trained = load_trained_model(cfg.ckpt, device, channels_last=cfg.trainer.channels_last)
-    data_cfg = _hydra.merge_data_overrides(trained.config.data, cfg.data, _hydra.task_overrides())
+    trained = _checkpoint.load_trained(cfg.ckpt, device, channels_last=cfg.trainer.channels_last)
+    data_cfg = _checkpoint.run_data(trained.config.data, cfg.data, _hydra.task_overrides())
     precision, _ = resolve_precision(cfg.trainer.precision, device)
     if cfg.window is not None:
         return run_windows(cfg, trained, data_cfg, precision)
@@ -60,14 +59,14 @@ def print_predictions(results: list[dict[str, Any]]) -> None:
     sys.stdout.flush()
 
 
-def run_windows(cfg: DictConfig, trained, data_cfg: DictConfig, precision: str) -> dict[str, Any]:
+def run_windows(cfg: PredictConfig, trained, data_cfg: DataConfig, precision: str) -> dict[str, Any]:
     from action3d.engine.predict import plot_timeline, predict_windows, timeline_json
     from action3d.files import atomic_write
 
     result = predict_windows(trained, cfg.video, window=cfg.window, stride=cfg.stride, data_cfg=data_cfg,
                              topk=cfg.topk, num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops,
                              average=cfg.eval.average, precision=precision)
-    print_timeline(result, views=views_text(cfg.eval.num_clips, cfg.eval.num_crops))
+    print_timeline(result, views=_checkpoint.views_text(cfg.eval.num_clips, cfg.eval.num_crops))
     if cfg.json:
         atomic_write(cfg.json, json.dumps(timeline_json(result), indent=2) + "\n")
         print(f"json: {cfg.json}")
@@ -87,8 +86,3 @@ def print_timeline(result: dict[str, Any], *, views: str) -> None:
         print(f"  {segment.start:8.2f} - {segment.end:8.2f} s  {segment.label:<24} "
               f"{100 * sum(probs) / len(probs):6.2f}%  ({len(probs)} window{'s' if len(probs) > 1 else ''})")
     sys.stdout.flush()
-
-
-def views_text(num_clips: int, num_crops: int) -> str:
-    """`3 clips x 1 crop`: the views averaged per video or window."""
-    return f"{num_clips} clip{'s' if num_clips > 1 else ''} x {num_crops} crop{'s' if num_crops > 1 else ''}"

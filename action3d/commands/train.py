@@ -5,14 +5,14 @@ share it (the other ranks were given a scratch directory that stays empty).
 """
 from __future__ import annotations
 
-from omegaconf import DictConfig
-
 from action3d.commands import _hydra
-from action3d.commands.sweep import objective
+from action3d.commands._sweep import objective
+from action3d.config import TrainConfig
 
 
-def run(cfg: DictConfig) -> float:
-    """Train; returns the best val top-1 (what a sweeper optimises; `sweep.FAILED_VALUE` without one)."""
+def run(cfg: TrainConfig) -> float:
+    """Train; returns the best val top-1 (what a sweeper optimises; `_sweep.FAILED_VALUE` without one)."""
+    cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     from action3d.engine import distributed as dist_utils
     from action3d.engine.signals import StopRequest
     from action3d.engine.train import Trainer

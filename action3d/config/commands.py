@@ -1,101 +1,212 @@
 """The top-level schema of each command, registered with Hydra's ConfigStore as `COMMAND_schema`.
 
 `conf/COMMAND.yaml` lists `COMMAND_schema` first in its defaults, so OmegaConf rejects unknown
-keys and wrong types while Hydra composes.
+keys and wrong types while Hydra composes; each field's own rules (`action3d.config.option`) are
+checked by `action3d.config.validate` right after. `NOT_READ` says, per command, why a key whose
+`commands=` leaves that command out cannot take effect there.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
 
 from omegaconf import MISSING
 
+from action3d.config.checks import fail
 from action3d.config.data import DataConfig
-from action3d.config.model import ModelConfig
+from action3d.config.model import ModelConfig, check_architecture
+from action3d.config.option import DATA_ACTIONS, Context, Rule, option, section
 from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig
+
+_SAMPLING_KEYS = ", ".join(f"data.{k}" for k in ("clip_len", "frame_interval", "short_side", "crop_size",
+                                                  "mean", "std"))
+NOT_READ = {
+    "train": "train does not read it",
+    "eval": "it is a training setting; eval uses eval.batch_size, eval.num_clips and eval.num_crops",
+    "predict": "predict reads the videos given by video=, one at a time in this process; only sampling, crop "
+               "and normalisation keys of data.* apply",
+    "embed": "it reads the videos given by video=, one window or clip at a time in this process; only sampling, "
+             "crop, decoding and normalisation keys of data.* apply",
+    "explain": "it reads the video given by video=, one clip at a time in this process; only sampling, crop, "
+               "decoding and normalisation keys of data.* apply",
+    "info": "info summarises the model for input=[C,T,H,W]; data settings do not apply",
+    "export": f"export records the sampling and normalises inside the model; only {_SAMPLING_KEYS} apply",
+    "data synth": "data synth does not read it: it writes the synthetic set of data.synthetic.* into out=",
+    "data check": "data check does not read it: it reads the dataset's files and the clip span (data.clip_len, "
+                  "data.frame_interval); clip transforms and loading do not apply",
+    "data prepare": "data prepare does not read it: it re-encodes whole videos, so clip sampling, transforms and "
+                    "loading do not apply",
+    "data pack": "data pack does not read it: it copies whole videos into shards, so clip sampling, transforms "
+                 "and loading do not apply",
+}
+
+
+def _existing_file(value: Any, ctx: Context) -> None:
+    from action3d.config.paths import existing_file
+
+    existing_file(ctx.key, value)
+
+
+def _existing_path(value: Any, ctx: Context) -> None:
+    from action3d.config.paths import existing_path
+
+    existing_path(ctx.key, value)
+
+
+def _a_file(value: Any, ctx: Context) -> None:
+    from action3d.config.paths import existing_path
+
+    existing_path(ctx.key, value)
+    if Path(value).is_dir():
+        fail(ctx.key, value, "explain writes one video; give a video file, not a folder")
+
+
+def _needs_window(value: Any, ctx: Context) -> None:
+    if ctx.section.window is None:
+        what = "the step between windows" if ctx.key == "stride" else "a plot of each window's probabilities"
+        fail(ctx.key, value, f"needs window=SECONDS ({ctx.key} is {what})")
+
+
+_SECONDS = dict(low=0.0, low_open=True)
 
 
 @dataclass
 class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    sched: SchedConfig = field(default_factory=SchedConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    model: ModelConfig = section(ModelConfig, check=check_architecture, help="the network")
+    data: DataConfig = section(DataConfig, help="the dataset, its sampling, transforms and loading")
+    optim: OptimConfig = section(OptimConfig, help="the optimiser")
+    sched: SchedConfig = section(SchedConfig, help="the learning-rate schedule")
+    trainer: TrainerConfig = section(TrainerConfig, help="the training loop")
 
 
 @dataclass
 class CheckpointRun:
     """A trained model run over videos: its checkpoint, the data overrides on top of the
     checkpoint's data config, how it runs (`trainer`) and the views per video (`eval`)."""
-    ckpt: str = MISSING
-    data: DataConfig = field(default_factory=DataConfig)
-    trainer: InferenceConfig = field(default_factory=InferenceConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    ckpt: str = option(MISSING, preflight=_existing_file, help="an action3d checkpoint (best.pt, last.pt)")
+    data: DataConfig = section(DataConfig, help="overrides of the checkpoint's data config")
+    trainer: InferenceConfig = section(InferenceConfig, help="how the model runs")
+    eval: EvalConfig = section(EvalConfig, help="the views per video")
 
 
 @dataclass
 class EvalCommandConfig(CheckpointRun):
-    split: str = "val"                    # which annotation list of the dataset to evaluate
+    split: str = option("val", choices=("train", "val"), help="which annotation list of the dataset to evaluate")
 
 
 @dataclass
 class PredictConfig(CheckpointRun):
-    video: str = MISSING                  # a video file or a folder of videos
-    topk: int = 5
-    json: Optional[str] = None            # also write the predictions as JSON to this file
-    window: Optional[float] = None        # seconds: score every window of one long video (a timeline)
-    stride: Optional[float] = None        # seconds between window starts (default: window)
-    timeline: Optional[str] = None        # with window: draw the per-class probabilities to this PNG
+    video: str = option(MISSING, preflight=_existing_path, help="a video file or a folder of videos")
+    topk: int = option(5, low=1, integer=True, help="classes listed per video")
+    json: Optional[str] = option(None, help="also write the predictions as JSON to this file")
+    window: Optional[float] = option(None, **_SECONDS, help="seconds: score every window of one long video")
+    stride: Optional[float] = option(None, **_SECONDS, check=_needs_window,
+                                     help="seconds between window starts (default: window)")
+    timeline: Optional[str] = option(None, check=_needs_window,
+                                     help="with window: draw the per-class probabilities to this PNG")
+
+
+def _action_reads(*actions: str) -> tuple:
+    return tuple(f"data {a}" for a in actions)
+
+
+def _out_required(ctx: Context) -> Optional[str]:
+    action = ctx.section.action
+    return None if action == "check" else f"data {action} needs out=DIR (the folder to write)"
+
+
+def _part(value: Any, ctx: Context) -> None:
+    from action3d.config.checks import is_int
+
+    fields = str(value).strip().split("/")
+    if len(fields) != 2 or not all(f.strip().isdigit() for f in fields):
+        fail(ctx.key, value, "expected I/N, the I-th of N parts (e.g. part=1/8; a SLURM array: "
+                             "part=$SLURM_ARRAY_TASK_ID/8 with --array=1-8)")
+    index, count = (int(f) for f in fields)
+    if not (is_int(index) and 1 <= index <= count):
+        fail(ctx.key, value, f"expected I/N with 1 <= I <= N (here N={count})")
+
+
+def parse_part(part: Optional[str]) -> Optional[tuple]:
+    """`I/N` (validated by the field's rule) as (I, N); None: all the work."""
+    if part is None:
+        return None
+    index, count = (int(f) for f in str(part).strip().split("/"))
+    return index, count
+
+
+def _not_with_part(value: bool, ctx: Context) -> None:
+    if value and ctx.section.part is not None:
+        fail(ctx.key, value, f"merge=true writes the lists of all finished parts; give it without "
+                             f"part={ctx.section.part}")
 
 
 @dataclass
 class DataCommandConfig:
-    action: str = MISSING                 # synth | check | prepare | pack
-    out: Optional[str] = None
-    short_side: int = 128
-    gop: int = 16
-    crf: int = 23
-    workers: int = 2
-    min_frames: int = 0                   # check: shorter videos are reported (0: clip span)
-    split: str = "all"                    # train | val | all
-    part: Optional[str] = None            # prepare: I/N, only the I-th of N deterministic parts of the videos
-    merge: bool = False                   # prepare: write the final lists from the finished parts
-    shard_mb: float = 200.0               # pack: size of each tar shard in MB (aim for more shards than GPUs x workers)
-    data: DataConfig = field(default_factory=DataConfig)
+    action: str = option(MISSING, choices=DATA_ACTIONS, help="the tool: synth | check | prepare | pack")
+    out: Optional[str] = option(None, required=_out_required, help="the folder to write (check: the cleaned lists)")
+    short_side: int = option(128, low=2, integer=True, commands=_action_reads("prepare"),
+                             help="prepare: the short side of the re-encoded videos")
+    gop: int = option(16, low=1, integer=True, commands=_action_reads("prepare"),
+                      help="prepare: frames between keyframes (cheap seeks)")
+    crf: int = option(23, low=0, high=51, integer=True, commands=_action_reads("prepare"),
+                      help="prepare: x264 quality (lower: better, larger)")
+    workers: int = option(2, low=1, integer=True, commands=_action_reads("check", "prepare"),
+                          help="processes that read or re-encode videos")
+    min_frames: int = option(0, low=0, integer=True, commands=_action_reads("check"),
+                             help="check: shorter videos are reported (0: the clip span)")
+    split: str = option("all", choices=("train", "val", "all"), commands=_action_reads("check", "prepare", "pack"),
+                        help="which split the tool reads")
+    part: Optional[str] = option(None, check=_part, commands=_action_reads("prepare"),
+                                 help="prepare: I/N, only the I-th of N deterministic parts of the videos")
+    merge: bool = option(False, check=_not_with_part, commands=_action_reads("prepare"),
+                         help="prepare: write the final lists from the finished parts")
+    shard_mb: float = option(200.0, low=0.0, low_open=True, commands=_action_reads("pack"),
+                             help="pack: size of each tar shard in MB (aim for more shards than GPUs x workers)")
+    data: DataConfig = section(DataConfig, help="the dataset the tool reads")
+
+
+def _model_num_classes_unset(ctx: Context) -> Optional[str]:
+    classes = ctx.root.model.num_classes
+    return None if classes is None else f"model.num_classes={classes} is set"
 
 
 @dataclass
 class InfoConfig:
-    input: List[int] = field(default_factory=lambda: [3, 8, 64, 64])   # C, T, H, W
-    default_num_classes: int = 400
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    input: List[int] = option(factory=lambda: [3, 8, 64, 64], length=4, items=Rule(low=1, integer=True),
+                              entries="[C,T,H,W]", help="the clip shape summarised: channels, frames, height, width")
+    default_num_classes: int = option(400, low=1, integer=True, applies=_model_num_classes_unset,
+                                      help="classifier outputs when model.num_classes is unset")
+    model: ModelConfig = section(ModelConfig, check=check_architecture, help="the network")
+    data: DataConfig = section(DataConfig, commands=(), help="not read: info takes input=[C,T,H,W]")
 
 
 @dataclass
 class ExportConfig:
     """Always fp32 on the CPU: no trainer section (its device and precision could not apply)."""
-    ckpt: str = MISSING
-    format: str = MISSING                 # onnx | torchscript
-    out: str = MISSING                    # the model file; the sidecar JSON goes to OUT.json
-    data: DataConfig = field(default_factory=DataConfig)  # the sampling the sidecar records
+    ckpt: str = option(MISSING, preflight=_existing_file, help="an action3d checkpoint")
+    format: str = option(MISSING, choices=("onnx", "torchscript"), help="onnx | torchscript")
+    out: str = option(MISSING, help="the model file; the sidecar JSON goes to OUT.json")
+    data: DataConfig = section(DataConfig, help="the sampling the sidecar records")
 
 
 @dataclass
 class EmbedConfig(CheckpointRun):
-    video: str = MISSING                  # a video file or a folder of videos
-    out: str = MISSING                    # folder: one .npy per video and index.csv
-    window: Optional[float] = None        # seconds: one embedding per window instead of per video
-    stride: Optional[float] = None        # seconds between window starts (default: window)
+    video: str = option(MISSING, preflight=_existing_path, help="a video file or a folder of videos")
+    out: str = option(MISSING, help="folder: one .npy per video and index.csv")
+    window: Optional[float] = option(None, **_SECONDS, help="seconds: one embedding per window instead of per video")
+    stride: Optional[float] = option(None, **_SECONDS, check=_needs_window,
+                                     help="seconds between window starts (default: window)")
 
 
 @dataclass
 class ExplainConfig(CheckpointRun):
     """`eval` here: the views that choose the top class."""
-    video: str = MISSING                  # one video file
-    out: str = MISSING                    # the video with the Grad-CAM heat map over every frame
-    class_name: Optional[str] = None      # explain this class (default: the video's top class)
+    video: str = option(MISSING, preflight=_a_file, help="one video file")
+    out: str = option(MISSING, help="the video with the Grad-CAM heat map over every frame")
+    class_name: Optional[str] = option(None, help="explain this class (default: the video's top class); "
+                                                  "on the command line also class=NAME")
 
 
 SCHEMAS = {
@@ -116,3 +227,22 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for command, schema in SCHEMAS.items():
         store.store(name=f"{command}_schema", node=schema)
+
+
+# --------------------------------------------------------------------------- the same rules, from Python
+
+def check_windows(*, window: Any, stride: Any) -> None:
+    """`window`/`stride` seconds of the library's windowed predict and embed (`engine.windows`)."""
+    from types import SimpleNamespace
+
+    from action3d.config.option import check_fields
+
+    check_fields(EmbedConfig, SimpleNamespace(window=window, stride=stride), keys=("window", "stride"))
+
+
+def check_export_format(format: str) -> None:
+    from types import SimpleNamespace
+
+    from action3d.config.option import check_fields
+
+    check_fields(ExportConfig, SimpleNamespace(format=format), keys=("format",))

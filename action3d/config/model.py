@@ -1,54 +1,305 @@
-"""Typed schema of the `model` config group (conf/model/*.yaml fill it in).
+"""Typed schema of the `model` section, each field with its rules (`action3d.config.option`).
 
-Field names and meanings follow mmaction2's ResNet3d (see DESIGN.md); list fields hold one entry
-per stage. The rules (`action3d.config.rules.check_model`) are the ones `ResNet3d` applies to its
-own arguments.
+Field names and meanings follow mmaction2's ResNet3d (the seed documents in the repository's
+design notes; docs/models.md); list fields hold one entry per stage. `ResNet3d(...)` called from
+Python checks its arguments with these same rules (`check_resnet3d`), so a mistake reads the same
+from the command line (`model.depth=19`) and from Python (`ResNet3d(19)`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Tuple
+
+from action3d.config.checks import ConfigError, check_ints, fail, is_int, per_block, per_stage
+from action3d.config.option import Context, Rule, check_fields, commands_with, option
+
+# depth -> (block kind, blocks per stage); mmaction2's ResNet3d.arch_settings.
+ARCH_SETTINGS: Dict[int, Tuple[str, Tuple[int, ...]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+EXPANSION = {"basic": 1, "bottleneck": 4}
+ARCHS = ("resnet3d", "slowfast")
+NON_LOCAL_MODES = ("embedded_gaussian", "dot_product")
+MODEL_COMMANDS = commands_with("train", "info")   # eval, predict, ... rebuild the checkpoint's model
+
+
+# --------------------------------------------------------------------------- rules that read other keys
+
+def _stage_count(section: Any) -> int:
+    n = section.num_stages
+    return n if is_int(n) and 1 <= n <= 4 else 4   # a bad num_stages is reported by its own rule
+
+
+def _blocks(section: Any) -> List[int]:
+    """Blocks per stage: model.stage_blocks (checked before the keys that use it), else the
+    depth's default; cut to num_stages."""
+    default = ARCH_SETTINGS.get(section.depth, ARCH_SETTINGS[18])[1]
+    blocks = default if section.stage_blocks is None else section.stage_blocks
+    return per_stage("stage_blocks", blocks, _stage_count(section))
+
+
+def _per_stage_ints(value: Any, ctx: Context) -> None:
+    check_ints(ctx.key, per_stage(ctx.key, value, _stage_count(ctx.section)))
+
+
+def check_slowfast(*, base_channels: int = 64, **arguments: Any) -> None:
+    """ResNet3dSlowFast's rates checked by ModelConfig's rules (from Python)."""
+    section = SimpleNamespace(**{**vars(ModelConfig()), "arch": "slowfast", "base_channels": base_channels,
+                                 **arguments})
+    check_fields(ModelConfig, section, keys=tuple(arguments))
+
+
+def _per_block_flags(value: Any, ctx: Context) -> None:
+    per_block(ctx.key, value, _blocks(ctx.section))
+
+
+def _stage_indices(value: Any, ctx: Context) -> None:
+    n = _stage_count(ctx.section)
+    indices = [value] if is_int(value) else list(value)
+    if not indices or any(not is_int(i) or not 0 <= i < n for i in indices):
+        fail(ctx.key, value, f"entries must be stage indices 0..{n - 1}")
+    if ctx.section.arch == "slowfast" and sorted(set(indices)) != [n - 1]:
+        fail(ctx.key, value, "SlowFast classifies the last stage of both pathways; leave out_indices at the last stage")
+
+
+def _frozen_stages(value: Any, ctx: Context) -> None:
+    n = _stage_count(ctx.section)
+    if not (is_int(value) and -1 <= value <= n):
+        fail(ctx.key, value, f"must be -1 (none) .. {n}")
+
+
+def _divides(other: str, why: str = ""):
+    """SlowFast: the value divides another key's (which pathway rates and widths need)."""
+    def check(value: Any, ctx: Context) -> None:
+        prefix = ctx.key.rsplit(".", 1)[0] + "." if "." in ctx.key else ""
+        total = getattr(ctx.section, other)
+        if ctx.section.arch == "slowfast" and is_int(total) and total % value != 0:
+            fail(ctx.key, value, f"must divide {prefix}{other}={total}{why}")
+    return check
+
+
+def _odd(value: Any, ctx: Context) -> None:
+    if ctx.section.arch == "slowfast" and value % 2 == 0:
+        fail(ctx.key, value, "must be an odd number >= 1")
+
+
+def _bottleneck_only(ctx: Context) -> Optional[str]:
+    if ARCH_SETTINGS.get(ctx.section.depth, ("",))[0] == "bottleneck":
+        return None
+    return f"it shapes bottleneck blocks and model.depth={ctx.section.depth} uses basic blocks"
+
+
+def _with_non_local(ctx: Context) -> Optional[str]:
+    flags = ctx.section.non_local
+    entries = [flags] if is_int(flags) else [e for stage in flags for e in (stage if not is_int(stage) else [stage])]
+    return None if 1 in entries else "model.non_local places no non-local block"
+
+
+def _with_pretrained(ctx: Context) -> Optional[str]:
+    return None if ctx.section.pretrained else "no model.pretrained is given"
+
+
+def _shortcut_b(ctx: Context) -> Optional[str]:
+    return None if ctx.section.shortcut_type == "B" else "shortcut_type=A has no convolution to average-pool for"
+
+
+def _rgb_in_training(ctx: Context) -> Optional[str]:
+    if ctx.command != "train" or ctx.section.in_channels == 3:
+        return None
+    return ("videos decode to 3 RGB channels; other input channels apply to `action3d info` and to Python use "
+            "of the backbones")
+
+
+def _existing_file(value: Any, ctx: Context) -> None:
+    from action3d.config.paths import existing_file
+
+    existing_file(ctx.key, value)
+
+
+def _slowfast_only(ctx: Context) -> Optional[str]:
+    if ctx.section.arch == "slowfast":
+        return None
+    return f"it is a SlowFast setting and model.arch={ctx.section.arch}"
+
+
+_SLOWFAST = dict(commands=MODEL_COMMANDS, applies=_slowfast_only)
+_POSITIVE_INT = Rule(low=1, integer=True)
+_FLAGS_HELP = "per stage: one 0/1 for every block, or a list with one 0/1 per block"
 
 
 @dataclass
 class ModelConfig:
-    name: str = "tiny"                    # preset name, shown in logs and reports
-    arch: str = "resnet3d"                # resnet3d | slowfast
-    depth: int = 18                       # 18 | 34 | 50 | 101 | 152
-    num_classes: Optional[int] = None     # None: taken from the dataset's class list
-    pretrained: Optional[str] = None      # checkpoint path of any supported kind
-    pretrained2d: bool = True             # allow inflating 2D ImageNet weights
-    stage_blocks: Optional[List[int]] = None
-    in_channels: int = 3
-    base_channels: int = 64
-    out_indices: Optional[List[int]] = None  # stages whose features are returned (None: the last stage)
-    num_stages: int = 4
-    spatial_strides: List[int] = field(default_factory=lambda: [1, 2, 2, 2])
-    temporal_strides: List[int] = field(default_factory=lambda: [1, 1, 1, 1])
-    dilations: List[int] = field(default_factory=lambda: [1, 1, 1, 1])
-    conv1_kernel: List[int] = field(default_factory=lambda: [3, 7, 7])
-    conv1_stride: List[int] = field(default_factory=lambda: [1, 2])   # (temporal, spatial)
-    pool1_stride: List[int] = field(default_factory=lambda: [1, 2])   # (temporal, spatial)
-    with_pool1: bool = True
-    with_pool2: bool = True
-    style: str = "pytorch"                # pytorch | caffe
-    advanced: bool = False
-    shortcut_type: str = "B"              # B: 1x1x1 conv + BN, A: parameter-free (Hara et al.)
-    frozen_stages: int = -1
-    inflate: List[Any] = field(default_factory=lambda: [1, 1, 1, 1])  # per stage: int or per-block list
-    inflate_style: str = "3x1x1"          # 3x1x1 | 3x3x3
-    non_local: List[Any] = field(default_factory=lambda: [0, 0, 0, 0])  # like inflate
-    non_local_mode: str = "embedded_gaussian"  # embedded_gaussian | dot_product
-    non_local_sub_sample: bool = False
-    non_local_use_scale: bool = False     # embedded_gaussian: divide affinities by sqrt(C')
-    norm_eval: bool = False
-    with_cp: bool = False
-    zero_init_residual: bool = True
-    dropout: float = 0.5
+    name: str = option("tiny", commands=MODEL_COMMANDS, help="preset name, shown in logs and reports")
+    arch: str = option("resnet3d", choices=ARCHS, commands=MODEL_COMMANDS,
+                       help="resnet3d: one pathway; slowfast: slow and fast pathways with lateral connections")
+    depth: int = option(18, choices=tuple(sorted(ARCH_SETTINGS)), commands=MODEL_COMMANDS,
+                        help="ResNet depth: 18/34 basic blocks, 50/101/152 bottlenecks")
+    num_classes: Optional[int] = option(None, low=1, integer=True, commands=MODEL_COMMANDS,
+                                        help="classifier outputs; unset: the dataset's class count")
+    pretrained: Optional[str] = option(None, preflight=_existing_file, commands=MODEL_COMMANDS,
+                                       help="weights to start from: an action3d checkpoint, torchvision or "
+                                            "mmaction2 file, or 2D ImageNet weights to inflate")
+    pretrained2d: bool = option(True, applies=_with_pretrained, commands=MODEL_COMMANDS,
+                                help="allow inflating 2D ImageNet weights into the 3D model")
+    stage_blocks: Optional[List[int]] = option(None, check=_per_stage_ints, commands=MODEL_COMMANDS,
+                                               help="blocks per stage; unset: the depth's")
+    in_channels: int = option(3, low=1, integer=True, applies=_rgb_in_training, commands=MODEL_COMMANDS,
+                              help="input channels of the stem (videos are RGB: 3)")
+    base_channels: int = option(64, low=1, integer=True, commands=MODEL_COMMANDS,
+                                help="channels of the stem; stage i has base_channels * 2**i planes")
+    out_indices: Optional[List[int]] = option(None, check=_stage_indices, commands=MODEL_COMMANDS,
+                                              help="stages whose features the backbone returns; unset: the last")
+    num_stages: int = option(4, low=1, high=4, integer=True, commands=MODEL_COMMANDS,
+                             help="residual stages (1..4); per-stage lists describe this many")
+    spatial_strides: List[int] = option(factory=lambda: [1, 2, 2, 2], check=_per_stage_ints,
+                                        commands=MODEL_COMMANDS, help="spatial stride of each stage's first block")
+    temporal_strides: List[int] = option(factory=lambda: [1, 1, 1, 1], check=_per_stage_ints,
+                                         commands=MODEL_COMMANDS, help="temporal stride of each stage's first block")
+    dilations: List[int] = option(factory=lambda: [1, 1, 1, 1], check=_per_stage_ints, commands=MODEL_COMMANDS,
+                                  help="spatial dilation of each stage's convolutions")
+    conv1_kernel: List[int] = option(factory=lambda: [3, 7, 7], length=3, items=_POSITIVE_INT,
+                                     entries="(temporal, height, width)", commands=MODEL_COMMANDS,
+                                     help="stem convolution kernel (temporal, height, width)")
+    conv1_stride: List[int] = option(factory=lambda: [1, 2], length=2, items=_POSITIVE_INT,
+                                     entries="(temporal, spatial)", commands=MODEL_COMMANDS,
+                                     help="stem convolution stride (temporal, spatial)")
+    pool1_stride: List[int] = option(factory=lambda: [1, 2], length=2, items=_POSITIVE_INT,
+                                     entries="(temporal, spatial)", commands=MODEL_COMMANDS,
+                                     help="stem max-pool stride (temporal, spatial)")
+    with_pool1: bool = option(True, commands=MODEL_COMMANDS, help="the stem's 1x3x3 max-pool")
+    with_pool2: bool = option(True, commands=MODEL_COMMANDS, help="a (2,1,1) temporal max-pool after stage 1")
+    style: str = option("pytorch", choices=("pytorch", "caffe"), applies=_bottleneck_only, commands=MODEL_COMMANDS,
+                        help="bottleneck stride on the 3x3 conv (pytorch) or the first 1x1 conv (caffe)")
+    advanced: bool = option(False, applies=_shortcut_b, commands=MODEL_COMMANDS,
+                            help="ResNet-D shortcut: average-pool, then an unstrided 1x1x1 conv")
+    shortcut_type: str = option("B", choices=("A", "B"), commands=MODEL_COMMANDS,
+                                help="B: 1x1x1 conv + BN; A: parameter-free zero-padded identity (Hara et al.)")
+    frozen_stages: int = option(-1, check=_frozen_stages, commands=MODEL_COMMANDS,
+                                help="stem and stages 1..k get no gradient and keep BN frozen (-1: none)")
+    inflate: List[Any] = option(factory=lambda: [1, 1, 1, 1], check=_per_block_flags, commands=MODEL_COMMANDS,
+                                help=f"temporal kernels: {_FLAGS_HELP}")
+    inflate_style: str = option("3x1x1", choices=("3x1x1", "3x3x3"), applies=_bottleneck_only,
+                                commands=MODEL_COMMANDS, help="which bottleneck conv an inflated block makes 3D")
+    non_local: List[Any] = option(factory=lambda: [0, 0, 0, 0], check=_per_block_flags, commands=MODEL_COMMANDS,
+                                  help=f"non-local blocks after blocks: {_FLAGS_HELP}")
+    non_local_mode: str = option("embedded_gaussian", choices=NON_LOCAL_MODES, applies=_with_non_local,
+                                 commands=MODEL_COMMANDS, help="the non-local affinity")
+    non_local_sub_sample: bool = option(False, applies=_with_non_local, commands=MODEL_COMMANDS,
+                                        help="max-pool the keys and values of non-local blocks")
+    non_local_use_scale: bool = option(False, applies=_with_non_local, commands=MODEL_COMMANDS,
+                                       help="embedded_gaussian: divide affinities by sqrt(C')")
+    norm_eval: bool = option(False, commands=MODEL_COMMANDS, help="keep every BN frozen (eval mode) in training")
+    with_cp: bool = option(False, commands=MODEL_COMMANDS,
+                           help="gradient checkpointing per block (less memory, ~30% more compute)")
+    zero_init_residual: bool = option(True, commands=MODEL_COMMANDS,
+                                      help="each block's last BN starts at zero (blocks start as identity)")
+    dropout: float = option(0.5, low=0.0, high=1.0, high_open=True, commands=MODEL_COMMANDS,
+                            help="dropout before the classifier")
     # SlowFast only: the top-level fields describe the slow pathway.
-    resample_rate: int = 8                # tau: the slow pathway takes every tau-th input frame
-    speed_ratio: int = 8                  # alpha: fast pathway frame rate / slow pathway frame rate
-    channel_ratio: int = 8                # beta inverse: slow channels / fast channels
-    fusion_kernel: int = 5                # temporal kernel of the lateral connections
-    fast_conv1_kernel: List[int] = field(default_factory=lambda: [5, 7, 7])
-    fast_inflate: List[Any] = field(default_factory=lambda: [1, 1, 1, 1])
+    resample_rate: int = option(8, low=1, integer=True, **_SLOWFAST,
+                                help="tau: the slow pathway takes every tau-th input frame")
+    speed_ratio: int = option(8, low=1, integer=True, **_SLOWFAST,
+                              check=_divides("resample_rate", " (the fast pathway takes every "
+                                                              "resample_rate/speed_ratio-th frame)"),
+                              help="alpha: fast pathway frame rate / slow pathway frame rate")
+    channel_ratio: int = option(8, low=1, integer=True, check=_divides("base_channels"), **_SLOWFAST,
+                                help="1/beta: slow channels / fast channels")
+    fusion_kernel: int = option(5, low=1, integer=True, check=_odd, **_SLOWFAST,
+                                help="temporal kernel of the lateral connections")
+    fast_conv1_kernel: List[int] = option(factory=lambda: [5, 7, 7], length=3, items=_POSITIVE_INT,
+                                          entries="(temporal, height, width)", **_SLOWFAST,
+                                          help="the fast pathway's stem kernel")
+    fast_inflate: List[Any] = option(factory=lambda: [1, 1, 1, 1], check=_per_block_flags, **_SLOWFAST,
+                                     help=f"the fast pathway's temporal kernels: {_FLAGS_HELP}")
+
+
+# --------------------------------------------------------------------------- ResNet3d's arguments, from Python
+
+# ModelConfig fields that are ResNet3d keyword arguments with the same name and meaning.
+RESNET3D_KEYS = ("depth", "stage_blocks", "num_stages", "out_indices", "spatial_strides", "temporal_strides",
+                 "dilations", "conv1_kernel", "conv1_stride", "pool1_stride", "in_channels", "base_channels",
+                 "frozen_stages", "style", "inflate", "inflate_style", "non_local", "non_local_mode", "shortcut_type")
+
+
+def check_resnet3d(*, prefix: str = "", **arguments: Any) -> Dict[str, Any]:
+    """ResNet3d's arguments checked by ModelConfig's rules (the words of `model.*` errors, with
+    `prefix` instead of `model.`); returns the per-stage lists in normal form. Absent arguments
+    take ModelConfig's defaults, as ResNet3d's own are. A set of arguments that the config check
+    of this process already passed (`check_architecture`) is not checked again."""
+    values = _resnet3d_values(arguments)
+    key = _freeze(values)
+    if key not in _CHECKED_RESNET3D:
+        check_fields(ModelConfig, SimpleNamespace(arch="resnet3d", **values), prefix=prefix, keys=RESNET3D_KEYS)
+        _remember(key, _normal_form(values))
+    return _CHECKED_RESNET3D[key]
+
+
+_CHECKED_RESNET3D: Dict[Any, Dict[str, Any]] = {}
+
+
+def _remember(key: Any, normal: Dict[str, Any]) -> None:
+    if len(_CHECKED_RESNET3D) > 256:
+        _CHECKED_RESNET3D.clear()
+    _CHECKED_RESNET3D[key] = normal
+
+
+def _resnet3d_values(arguments: Dict[str, Any]) -> Dict[str, Any]:
+    unknown = sorted(set(arguments) - set(RESNET3D_KEYS))
+    if unknown:
+        raise TypeError(f"check_resnet3d() got unexpected arguments {unknown}")
+    defaults = ModelConfig()
+    values = {key: arguments.get(key, getattr(defaults, key)) for key in RESNET3D_KEYS}
+    if values["out_indices"] is None and is_int(values["num_stages"]):
+        values["out_indices"] = [values["num_stages"] - 1]
+    return values
+
+
+def _normal_form(values: Dict[str, Any]) -> Dict[str, Any]:
+    """The per-stage lists of checked ResNet3d arguments, one entry per stage (and block)."""
+    section = SimpleNamespace(**values)
+    n = section.num_stages
+    blocks = _blocks(section)
+    indices = [section.out_indices] if is_int(section.out_indices) else list(section.out_indices)
+    return dict(stage_blocks=blocks, out_indices=sorted(set(indices)),
+                inflate=per_block("inflate", section.inflate, blocks),
+                non_local=per_block("non_local", section.non_local, blocks),
+                **{name: per_stage(name, getattr(section, name), n)
+                   for name in ("spatial_strides", "temporal_strides", "dilations")})
+
+
+def resnet3d_arguments(model: Any) -> Dict[str, Any]:
+    """The ResNet3d keyword arguments a `model` section (resnet3d arch) describes."""
+    return {key: getattr(model, key) for key in RESNET3D_KEYS}
+
+
+def check_architecture(model: Any, ctx: Context) -> None:
+    """The model section's own rule, after each of its keys passed its own: the network it
+    describes can be built. Its ResNet3d arguments were checked key by key already (remembered,
+    so that `ResNet3d(...)` does not check them again); SlowFast's fast pathway, derived from
+    them as the builder derives it (`derive_slowfast_pathways`), is checked here."""
+    from action3d.config.model_presets import derive_slowfast_pathways
+
+    pathways = [resnet3d_arguments(model)] if model.arch != "slowfast" else [
+        {k: v for k, v in pathway.items() if k in RESNET3D_KEYS} for pathway in derive_slowfast_pathways(model)]
+    slow, *fast = pathways
+    values = _resnet3d_values(slow)
+    _remember(_freeze(values), _normal_form(values))
+    for pathway in fast:
+        try:
+            check_resnet3d(**pathway)
+        except ConfigError as err:
+            raise ConfigError(f"{ctx.key} (its fast pathway): {err}") from None
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable copy of nested lists, tuples and dicts (OmegaConf containers included)."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return ("__dict__", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and not isinstance(value, (str, bytes))):
+        return ("__list__", tuple(_freeze(v) for v in value))
+    return value

@@ -1,122 +1,245 @@
-"""`validate(cfg)`: the checks OmegaConf's types cannot express, right after composition.
+"""The one validator: every key's rules, read from its field (`action3d.config.option`).
 
-Allowed values, ranges and list lengths that depend on other keys. The model's rules are the
-library's own (`action3d.config.rules`, which `ResNet3d` calls too), so the command line and Python
-report a mistake in the same words. Runs before any model is built or any run directory written,
-and imports no torch, so a rejected command line answers at once.
+- `check_values(cfg, command)`: unknown and required keys, then each leaf's value rules (choices,
+  range, length, entries, custom check) and each section's own rule (the model's pathways build).
+  A config is checked once per process: the command line's pre-check and the library calls that
+  follow it (the Hydra task, `build_model`, `ResNet3d`) share the result.
+- `refuse_inapplicable(cfg, command, keys)`: a key the user set that cannot take effect in this
+  command, with this dataset format or given the rest of the config, is refused in one line.
+- `preflight(cfg, command)`: the files, folders and devices the config names exist.
+
+Plain Python, no torch: `action3d.cli` runs all three for every job of a command line before
+Hydra creates anything.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+import dataclasses
+from typing import Any, Iterable, Optional, Tuple
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from action3d.config import rules
-from action3d.config.rules import check_choice, check_range, fail
+from action3d.config.checks import ConfigError
+from action3d.config.commands import NOT_READ, SCHEMAS
+from action3d.config.option import Context, check_value, find_field, rule_of, sections, walk
 
-# key -> allowed values (checked wherever the key's section is present)
-ALLOWED: Dict[str, Sequence[Any]] = {
-    "data.format": ("synthetic", "list", "kinetics", "ucf101", "hmdb51", "folder", "shards"),
-    "data.out_of_bound": ("loop", "repeat_last"),
-    "data.train_crop": ("random_resized", "multiscale"),
-    "data.sampler": ("random", "balanced"),
-    "optim.name": ("sgd", "adamw"),
-    "sched.name": ("cosine", "multistep", "constant"),
-    "trainer.precision": rules.PRECISIONS,
-    "trainer.device": rules.DEVICES,
-    "trainer.class_weights": ("none", "auto"),
-    "eval.num_crops": (1, 3, 10),
-    "eval.average": ("prob", "score"),
-    "action": ("synth", "check", "prepare", "pack"),
-    "format": rules.EXPORT_FORMATS,
-}
-
-# key -> (low, high); None: open end. Integers unless the key is a float in its schema.
-RANGES: Dict[str, tuple] = {
-    "data.clip_len": (1, None), "data.frame_interval": (1, None), "data.num_clips": (1, None),
-    "data.crop_size": (1, None), "data.short_side": (1, None), "data.batch_size": (1, None),
-    "data.decode_threads": (1, None), "data.prefetch_factor": (1, None), "data.preset_workers": (0, None),
-    "data.decode_short_side": (1, None), "data.split": (1, 3), "data.shard_shuffle": (0, None),
-    "optim.momentum": (0.0, 1.0), "optim.weight_decay": (0.0, None), "optim.backbone_lr_mult": (0.0, None),
-    "sched.warmup_epochs": (0.0, None), "sched.gamma": (0.0, 1.0), "sched.min_lr": (0.0, None),
-    "trainer.max_epochs": (1, None), "trainer.val_every": (1, None), "trainer.accum_steps": (1, None),
-    "trainer.log_every": (1, None), "trainer.ckpt_every": (0, None), "trainer.ckpt_every_minutes": (0.0, None),
-    "trainer.max_steps": (0, None),
-    "trainer.grad_clip": (0.0, None), "trainer.precise_bn_batches": (0, None),
-    "trainer.data_wait_warn": (0.0, 1.0),
-    "eval.num_clips": (1, None), "eval.batch_size": (1, None), "topk": (1, None),
-    "short_side": (2, None), "gop": (1, None), "crf": (0, 51), "workers": (1, None), "min_frames": (0, None),
-    "default_num_classes": (1, None),
-}
-# (low, high) exclusive at the marked ends
-OPEN_RANGES: Dict[str, tuple] = {
-    "optim.lr": ((0.0, None), (True, False)),
-    "sched.warmup_start_factor": ((0.0, 1.0), (True, False)),
-    "trainer.label_smoothing": ((0.0, 1.0), (False, True)),
-    "data.max_fail_ratio": ((0.0, 1.0), (True, False)),
-    "shard_mb": ((0.0, None), (True, False)),
-}
+# Commands that read which videos a dataset holds (and so its format).
+_READ_DATASET = ("train", "eval", "data check", "data prepare", "data pack")
 
 
-def _get(cfg: DictConfig, key: str) -> Any:
-    node: Any = cfg
+def effective_command(cfg: Any, command: str) -> str:
+    """"data check" for `action3d data check`: each data action reads its own keys."""
+    return f"data {cfg.action}" if command == "data" and _present(cfg, "action") else command
+
+
+def validate(cfg: Any, command: str, *, user_keys: Iterable[str] = ()) -> None:
+    """Raise `ConfigError` (one line naming the key) for the first broken rule of `cfg`."""
+    check_values(cfg, command)
+    refuse_inapplicable(cfg, command, user_keys)
+
+
+# --------------------------------------------------------------------------- values
+
+def check_values(cfg: Any, command: str) -> None:
+    """Every value rule of `cfg` (a composed DictConfig or the schema's dataclass), once per
+    distinct config and command in this process."""
+    _checked(command, _fingerprint(cfg), cfg)
+
+
+def _checked(command: str, fingerprint: Any, cfg: Any) -> None:
+    if (command, fingerprint) in _CHECKED:
+        return
+    _check_values(cfg, command)
+    _CHECKED.add((command, fingerprint))
+
+
+_CHECKED: set = set()
+
+
+def _check_values(cfg: Any, command: str) -> None:
+    schema = SCHEMAS[command]
+    if isinstance(cfg, DictConfig):
+        check_known_keys(cfg)
+    command = effective_command(cfg, command) if _present(cfg, "action") else command
+    for key, field_, parents in walk(schema):
+        if not _present(cfg, key):
+            continue
+        ctx = Context(key=key, section=_section(cfg, parents), root=cfg, command=command)
+        check_value(rule_of(field_), key, _value(cfg, key), ctx)
+    for key, field_ in sections(schema):
+        rule = rule_of(field_)
+        if rule.check is not None and _present(cfg, key):
+            rule.check(_value(cfg, key), Context(key=key, section=_value(cfg, key), root=cfg, command=command))
+    if command in _READ_DATASET:
+        _check_format(cfg.data)
+    if isinstance(cfg, DictConfig):
+        check_required(cfg)  # after the values: a bad value given is the more useful line
+
+
+def _check_format(data: Any) -> None:
+    from action3d.data.formats import format_of
+
+    format_of(data).check()
+
+
+def check_known_keys(node: DictConfig, prefix: str = "") -> None:
+    """`+key=value` makes Hydra add a key that no schema has (nothing would read it): a typo, or
+    a key that was renamed or removed (then the line says what it became)."""
+    from action3d.config.renamed import describe_unknown_key
+
+    fields = getattr(OmegaConf.get_type(node), "__dataclass_fields__", None)
+    if fields is None:
+        return
+    for key in node.keys():
+        if key not in fields:
+            raise ConfigError(describe_unknown_key(f"{prefix}{key}", list(fields)))
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            check_known_keys(child, f"{prefix}{key}.")
+
+
+def check_required(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        key = missing[0]
+        raise ConfigError(f"{key}: required, give it on the command line as {key}=...")
+
+
+# --------------------------------------------------------------------------- keys the user set
+
+def refuse_inapplicable(cfg: Any, command: str, keys: Iterable[str]) -> None:
+    """Raise `ConfigError` for the first key the user set that cannot take effect."""
+    command = effective_command(cfg, command)
+    for key in keys:
+        reason = why_not(cfg, command, key)
+        if reason:
+            raise ConfigError(f"{key} does not apply here: {reason}")
+
+
+def why_not(cfg: Any, command: str, key: str) -> Optional[str]:
+    """Why `key`, set by the user, cannot take effect in `command` ("data check", ...); None: it can."""
+    schema = SCHEMAS[command.split()[0]]
+    path = key.split(".")
+    for depth in range(1, len(path) + 1):
+        dotted = ".".join(path[:depth])
+        field_ = find_field(schema, dotted)
+        if field_ is None:
+            return None   # not a schema key (hydra.*, a config group such as recipe=)
+        rule = rule_of(field_)
+        if rule.commands is not None and command not in rule.commands:
+            return NOT_READ[command]
+        if dotted.startswith("data.") and depth == 2 and command in _READ_DATASET:
+            reason = _format_reason(cfg.data, path[1])
+            if reason:
+                return reason
+        if rule.applies is not None:
+            parent = ".".join(path[:depth - 1])
+            ctx = Context(key=dotted, section=_value(cfg, parent) if parent else cfg, root=cfg, command=command)
+            reason = rule.applies(ctx)
+            if reason:
+                return reason
+    return None
+
+
+def _format_reason(data: Any, key: str) -> Optional[str]:
+    """A data key that the dataset's format does not read (`data.annotation_dir` with a list file)."""
+    from action3d.data.formats import format_of, key_owners
+
+    fmt = format_of(data)
+    if key in fmt.refuses:
+        return fmt.refuses[key]
+    owners = key_owners(key)
+    if owners and fmt.name not in owners:
+        return f"it applies to data.format={'|'.join(owners)}, and data.format={fmt.name}"
+    return None
+
+
+# --------------------------------------------------------------------------- files, folders, devices
+
+def preflight(cfg: Any, command: str) -> None:
+    """Raise `Action3dError` for the first file, folder or device the config names that is not
+    there (checked after the values, before anything runs; reading them stays with the command)."""
+    from action3d.data.formats import format_of
+
+    command = effective_command(cfg, command)
+    schema = SCHEMAS[command.split()[0]]
+    for key, field_, parents in walk(schema):
+        rule = rule_of(field_)
+        if rule.preflight is None or not _present(cfg, key) or _value(cfg, key) is None:
+            continue
+        rule.preflight(_value(cfg, key), Context(key=key, section=_section(cfg, parents), root=cfg, command=command))
+    required, optional = _splits_read(cfg, command)
+    if required or optional:
+        format_of(cfg.data).preflight(required=required, optional=optional)
+    if command == "train":
+        format_of(cfg.data).check_num_classes(cfg.model.num_classes)
+
+
+def _splits_read(cfg: Any, command: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(splits that must be there, splits checked when given) for the command's dataset."""
+    if command == "train":
+        return ("train",), ("val",)
+    if command == "eval":
+        return (cfg.split,), ()
+    if command in ("data check", "data prepare", "data pack"):
+        return ((), ("train", "val")) if cfg.split == "all" else ((cfg.split,), ())
+    return (), ()
+
+
+# --------------------------------------------------------------------------- reading a config
+
+def _present(cfg: Any, key: str) -> bool:
+    node = cfg
     for part in key.split("."):
-        node = node[part]
-    return node
-
-
-def _present(cfg: DictConfig, key: str) -> bool:
-    node: Any = cfg
-    for part in key.split("."):
-        if not isinstance(node, DictConfig) or part not in node:
+        if isinstance(node, DictConfig):
+            if part not in node or OmegaConf.is_missing(node, part):
+                return False
+            node = node._get_node(part)
+        elif dataclasses.is_dataclass(node):
+            if not hasattr(node, part):
+                return False
+            node = getattr(node, part)
+        else:
             return False
-        node = node._get_node(part)
     return True
 
 
-def validate_data(data: DictConfig, *, in_channels: int = 3) -> None:
-    rules.check_num_workers(data.num_workers)  # auto or a number >= 0
-    if data.short_side < data.crop_size:
-        fail("data.short_side", data.short_side, f"must be >= data.crop_size={data.crop_size}")
-    for name in ("mean", "std"):
-        if len(data[name]) != in_channels:
-            fail(f"data.{name}", data[name], f"needs {in_channels} values, one per input channel")
-    if any(s <= 0 for s in data.std):
-        fail("data.std", data.std, "entries must be > 0")
-    low, high = data.crop_area_range
-    if len(data.crop_area_range) != 2 or not 0 < low <= high <= 1:
-        fail("data.crop_area_range", data.crop_area_range, "needs [low, high] with 0 < low <= high <= 1")
-    if data.format == "synthetic":
-        rules.check_synthetic(data.synthetic, prefix="data.synthetic.")
-    rules.check_shards(data)
+def _value(cfg: Any, key: str) -> Any:
+    node = cfg
+    for part in key.split(".") if key else ():
+        if isinstance(node, DictConfig):
+            if part not in node:
+                return None
+            node = node[part]
+        else:
+            node = getattr(node, part, None)
+    return node
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise `ConfigError` (one line, naming the key) for the first invalid value in `cfg`."""
-    for key, allowed in ALLOWED.items():
-        if _present(cfg, key):
-            check_choice(key, _get(cfg, key), allowed)
-    for key, (low, high) in RANGES.items():
-        if _present(cfg, key):
-            check_range(key, _get(cfg, key), low=low, high=high)
-    for key, ((low, high), (low_open, high_open)) in OPEN_RANGES.items():
-        if _present(cfg, key):
-            check_range(key, _get(cfg, key), low=low, high=high, low_open=low_open, high_open=high_open)
-    if "model" in cfg:
-        rules.check_model(cfg.model)
-    if "data" in cfg:  # info has no data to normalise: its input=[C,T,H,W] may have any C
-        validate_data(cfg.data, in_channels=cfg.model.in_channels if "model" in cfg and "input" not in cfg else 3)
-    weighted = _present(cfg, "trainer.class_weights") and cfg.trainer.class_weights == "auto"
-    if weighted and cfg.data.sampler == "balanced":
-        fail("trainer.class_weights", "auto", "data.sampler=balanced already draws every class equally often; "
-             "weighting the loss too would make a rare class count the imbalance ratio times more; use one")
-    if "optim" in cfg and (len(cfg.optim.betas) != 2 or not all(0 <= b < 1 for b in cfg.optim.betas)):
-        fail("optim.betas", cfg.optim.betas, "needs two values in [0, 1)")
-    if "window" in cfg:
-        rules.check_windows(window=cfg.window, stride=cfg.stride, timeline=cfg.get("timeline"))
-    if "input" in cfg:
-        rules.check_ints("input", cfg.input, length=4, what=" [C,T,H,W]")
-    if "split" in cfg:  # eval scores one split; the data tools may take both
-        check_choice("split", cfg.split, ("train", "val") if "ckpt" in cfg else ("train", "val", "all"))
-    if _present(cfg, "part"):  # the data command
-        rules.check_data_command(action=cfg.action, part=cfg.part, merge=cfg.merge)
+def _section(cfg: Any, parents: Tuple[str, ...]) -> Any:
+    return _value(cfg, parents[-1]) if parents else cfg
+
+
+def _fingerprint(cfg: Any) -> Any:
+    """A hashable copy of every value of `cfg` (a DictConfig or a dataclass instance)."""
+    if isinstance(cfg, DictConfig):
+        try:
+            plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+        except Exception:  # an interpolation that does not resolve is reported by the checks themselves
+            plain = OmegaConf.to_container(cfg, resolve=False)
+    else:
+        plain = dataclasses.asdict(cfg)
+    return _freeze(plain)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, ListConfig)):
+        return ("[]", tuple(_freeze(v) for v in value))
+    return value
+
+
+def forget_checked() -> None:
+    """Forget which configs were checked (tests that change the rules or the files)."""
+    _CHECKED.clear()
+

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from action3d.config.data import DataConfig, SyntheticConfig
-from action3d.config.rules import check_synthetic
+from action3d.config.option import check_fields
 from action3d.data.annotations import write_classes_file, write_list_file
 from action3d.errors import Action3dError
 
@@ -254,7 +254,7 @@ def _video_plan(cfg: SyntheticConfig) -> Iterator[Tuple[str, str, int, int]]:
 
 def make_synthetic(out_dir: str | Path, cfg: SyntheticConfig, *, progress: bool = True) -> Path:
     """Write the synthetic dataset into `out_dir`; returns `out_dir` (train.txt, val.txt, classes.txt)."""
-    check_synthetic(cfg, prefix="data.synthetic.")
+    check_fields(SyntheticConfig, cfg, prefix="data.synthetic.")
     out_dir = Path(out_dir)
     lists: Dict[str, List[Tuple[str, int]]] = {"train": [], "val": []}
     plan = list(_video_plan(cfg))
@@ -340,7 +340,7 @@ def ensure_synthetic(data_cfg, *, progress: bool = True):
     """Return a copy of `data_cfg` with root/train_list/val_list/classes_file of the synthetic set,
     generating it on first use (into data.root if set, else the cache folder)."""
     cfg = _plain(data_cfg.synthetic)
-    check_synthetic(cfg, prefix="data.synthetic.")
+    check_fields(SyntheticConfig, cfg, prefix="data.synthetic.")
     folder = Path(data_cfg.root) if data_cfg.root else cache_dir() / synthetic_folder_name(cfg)
     _generate_once(folder.absolute(), cfg, progress)
     generated = {"root": str(folder), "train_list": str(folder / "train.txt"),

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from action3d.config import rules
+from action3d.config import runtime as rules
 from action3d.data.annotations import has_split
 from action3d.data.dataset import build_dataset
 from action3d.data.index import resolve_index

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from action3d.config import rules
+from action3d.config import runtime as rules
 
 
 @dataclass

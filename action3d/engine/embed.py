@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from tqdm import tqdm
 
+from action3d.config import DataConfig
 from action3d.engine.data import device_batch
 from action3d.engine.precision import autocast
 from action3d.engine.windows import PROGRESS_MIN_STEPS, open_reader, plan_windows, whole_video, window_views
@@ -36,7 +36,7 @@ def pooled_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embed_video(trained, video: str, *, data_cfg: DictConfig | None = None, window: float | None = None,
+def embed_video(trained, video: str, *, data_cfg: DataConfig | None = None, window: float | None = None,
                 stride: float | None = None, num_clips: int = 1, num_crops: int = 1, precision: str = "32",
                 progress: bool = True) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """(features (W, D) float32, [(start, end) seconds]) of one video: one row for the whole

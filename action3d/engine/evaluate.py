@@ -10,15 +10,16 @@ result equals a single-process run.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from action3d.config import DataConfig
 from action3d.data.dataset import build_dataset
 from action3d.engine import distributed as dist_utils
 from action3d.engine.data import device_batch, shard_loader, shared_index
@@ -36,7 +37,7 @@ class EvalResult:
     classes: List[str] = field(default_factory=list)
 
 
-def evaluate(trained: TrainedModel, data_cfg: DictConfig, *, split: str = "val", num_clips: int = 1,
+def evaluate(trained: TrainedModel, data_cfg: DataConfig, *, split: str = "val", num_clips: int = 1,
              num_crops: int = 1, average: str = "prob", batch_size: int = 4, precision: str = "32",
              channels_last: bool = True, env: Optional[dist_utils.DistEnv] = None,
              progress: bool = True) -> Optional[EvalResult]:
@@ -73,8 +74,7 @@ def evaluate(trained: TrainedModel, data_cfg: DictConfig, *, split: str = "val",
         "throughput_videos_per_s": len(rows) / seconds if seconds > 0 else None,
         "processes": env.world_size,
         "precision": precision,
-        "config": {"model": OmegaConf.to_container(trained.config.model),
-                   "data": OmegaConf.to_container(data_cfg)},
+        "config": {"model": dataclasses.asdict(trained.config.model), "data": dataclasses.asdict(data_cfg)},
     }
     return EvalResult(report=report, rows=rows, classes=trained.classes)
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
+from action3d.config import DataConfig
 from action3d.data.decode import VideoReader
 from action3d.data.sampling import clip_indices
 from action3d.data.transforms import normalize, resize_short_side
@@ -57,7 +57,7 @@ class ExplainResult:
 
 # ------------------------------------------------------------------ target class and layer
 
-def choose_target(trained, video: str, *, class_name: str | None, data_cfg: DictConfig, num_clips: int = 1,
+def choose_target(trained, video: str, *, class_name: str | None, data_cfg: DataConfig, num_clips: int = 1,
                   num_crops: int = 1, average: str = "prob", precision: str = "32") -> tuple[int, float]:
     """(class index, its probability for the video): `class_name`, or the video's top class as
     `predict` scores it. An unknown name raises `Action3dError` naming `class_name`."""
@@ -119,7 +119,7 @@ def grad_cam(model: nn.Module, layers: Sequence[Layer], x: torch.Tensor, *, targ
     return torch.stack(maps).mean(dim=0).clamp_(0, 1)
 
 
-def video_layers(trained, reader: VideoReader, data_cfg: DictConfig) -> tuple[list[Layer], tuple[int, int]]:
+def video_layers(trained, reader: VideoReader, data_cfg: DataConfig) -> tuple[list[Layer], tuple[int, int]]:
     """`pick_layers` for this video's frame size (a clip of its first frame, repeated)."""
     clip = resize_short_side(reader.read([0]), data_cfg.short_side)               # (C, 1, h, w)
     clip = clip.expand(-1, data_cfg.clip_len, -1, -1).unsqueeze(0)                 # (1, C, T, h, w)
@@ -128,7 +128,7 @@ def video_layers(trained, reader: VideoReader, data_cfg: DictConfig) -> tuple[li
 
 
 def explain_clips(trained, reader: VideoReader, *, target: int, layers: Sequence[Layer],
-                  data_cfg: DictConfig | None = None, precision: str = "32", progress: bool = True
+                  data_cfg: DataConfig | None = None, precision: str = "32", progress: bool = True
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(frames (n, H, W, 3) uint8, heat (n, H, W) float32 in [0, 1]) for consecutive stretches of the
     video, every frame once, in order. One clip's frames are decoded at a time."""
@@ -160,7 +160,7 @@ def overlay(frames: np.ndarray, heat: np.ndarray, *, alpha: float = HEAT_ALPHA) 
 
 # ------------------------------------------------------------------ the whole video
 
-def explain_video(trained, video: str, out: str | Path, *, target: int, data_cfg: DictConfig | None = None,
+def explain_video(trained, video: str, out: str | Path, *, target: int, data_cfg: DataConfig | None = None,
                   precision: str = "32", progress: bool = True) -> ExplainResult:
     """Write `out` (H.264 MP4, the video's size and frame rate; even sizes: one edge pixel may be cut)
     with the Grad-CAM heat map of class `target` over every frame."""

@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch import nn
 
 from action3d import __version__
-from action3d.config import rules
+from action3d.config import DataConfig
+from action3d.config.commands import check_export_format
 from action3d.data.transforms import normalize
 from action3d.engine.inference import TrainedModel
 from action3d.errors import Action3dError
@@ -74,13 +74,13 @@ class ExportResult:
     seconds: float
 
 
-def deploy_model(trained: TrainedModel, data_cfg: DictConfig) -> DeployWrapper:
+def deploy_model(trained: TrainedModel, data_cfg: DataConfig) -> DeployWrapper:
     """The checkpoint's model in fp32 on the CPU, default memory layout, eval mode, wrapped."""
     model = trained.model.to(device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format).eval()
     return DeployWrapper(model, mean=data_cfg.mean, std=data_cfg.std).eval()
 
 
-def example_clips(trained: TrainedModel, data_cfg: DictConfig, *, batch: int, seed: int = 0) -> torch.Tensor:
+def example_clips(trained: TrainedModel, data_cfg: DataConfig, *, batch: int, seed: int = 0) -> torch.Tensor:
     """Random uint8 clips `(batch, C, clip_len, crop_size, crop_size)`, the shape the model is exported for."""
     shape = (batch, trained.config.model.in_channels, data_cfg.clip_len, data_cfg.crop_size, data_cfg.crop_size)
     return torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
@@ -92,10 +92,10 @@ def sidecar_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def export_model(trained: TrainedModel, *, format: str, out: str | Path, data_cfg: DictConfig | None = None
+def export_model(trained: TrainedModel, *, format: str, out: str | Path, data_cfg: DataConfig | None = None
                  ) -> ExportResult:
     """Write the model as `format` to `out` and its sidecar to `out.json`; check parity; see the module doc."""
-    rules.check_choice("format", format, rules.EXPORT_FORMATS)
+    check_export_format(format)
     data_cfg = trained.config.data if data_cfg is None else data_cfg
     wrapper = deploy_model(trained, data_cfg)
     out = Path(out)
@@ -115,7 +115,7 @@ def export_model(trained: TrainedModel, *, format: str, out: str | Path, data_cf
 
 
 def model_name(trained: TrainedModel) -> str:
-    return str(trained.config.model.get("name") or trained.config.model.arch)
+    return str(trained.config.model.name or trained.config.model.arch)
 
 
 # ------------------------------------------------------------------ the two formats
@@ -209,7 +209,7 @@ def _require_onnx() -> None:
 
 # ------------------------------------------------------------------ sidecar
 
-def sidecar(trained: TrainedModel, data_cfg: DictConfig, *, format: str, file: str, max_abs_diff: float,
+def sidecar(trained: TrainedModel, data_cfg: DataConfig, *, format: str, file: str, max_abs_diff: float,
             tolerance: float) -> dict[str, Any]:
     channels = trained.config.model.in_channels
     return {
@@ -235,7 +235,7 @@ def sidecar(trained: TrainedModel, data_cfg: DictConfig, *, format: str, file: s
     }
 
 
-def write_sidecar(out: Path, trained: TrainedModel, data_cfg: DictConfig, *, format: str, max_abs_diff: float,
+def write_sidecar(out: Path, trained: TrainedModel, data_cfg: DataConfig, *, format: str, max_abs_diff: float,
                   tolerance: float) -> Path:
     path = sidecar_path(out)
     info = sidecar(trained, data_cfg, format=format, file=out.name, max_abs_diff=max_abs_diff, tolerance=tolerance)

@@ -1,42 +1,53 @@
 """Shared by `eval` and `predict`: rebuild a trained model from its checkpoint, score views."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import List
+from typing import Any, Dict, List
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from action3d.config import TrainConfig
 from action3d.engine.checkpoint import load_checkpoint
-from action3d.errors import Action3dError
+from action3d.errors import Action3dError, first_line
 from action3d.models import build_model
 
 
 @dataclass
 class TrainedModel:
     model: nn.Module
-    config: DictConfig          # the resolved training config stored in the checkpoint
+    config: TrainConfig         # the resolved training config stored in the checkpoint (today's schema)
     classes: List[str]
     path: str
 
 
-def load_trained_model(path: str, device: torch.device, *, channels_last: bool = True) -> TrainedModel:
-    """Model, class names and data config (normalisation, sampling) from an action3d checkpoint."""
+def read_trained_checkpoint(path: str) -> Dict[str, Any]:
+    """An action3d training checkpoint's contents (weights, config as stored, classes)."""
     state = load_checkpoint(path)
     if "config" not in state or "model" not in state:
         raise Action3dError(f"ckpt={path} is not an action3d training checkpoint (no config/model entries); "
                             "to use foreign weights, train or fine-tune with model.pretrained=PATH")
-    config = OmegaConf.create(state["config"])
-    model_cfg = config.model.copy()
-    model_cfg.pretrained = None              # the weights come from this checkpoint
+    return state
+
+
+def trained_model(state: Dict[str, Any], config: TrainConfig, *, path: str, device: torch.device,
+                  channels_last: bool = True) -> TrainedModel:
+    """The model of a checkpoint's `state`, rebuilt from `config` (its stored config in today's
+    schema: `action3d.commands._checkpoint.upgrade_config`), on `device` in eval mode."""
+    model_cfg = dataclasses.replace(config.model, pretrained=None)   # the weights come from this checkpoint
     model = build_model(model_cfg)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise Action3dError(f"ckpt={path}: its weights do not fit the model its config describes "
+                            f"({first_line(str(err))})") from None
     model = model.to(device).eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last_3d)
     classes = list(state.get("classes") or [str(i) for i in range(model_cfg.num_classes)])
-    return TrainedModel(model=model, config=config, classes=classes, path=str(path))
+    return TrainedModel(model=model, config=dataclasses.replace(config, model=model_cfg), classes=classes,
+                        path=str(path))
 
 
 def score_views(model: nn.Module, x: torch.Tensor, average: str, *,

@@ -62,14 +62,19 @@ def run_hparams(cfg: Any, overrides: Sequence[str]) -> dict[str, HParam]:
     """The run's command-line overrides as TensorBoard hparams (`key -> value`): a sweep's swept
     keys among them. A value comes typed from the composed config (`optim.lr` a number); a
     group choice (`model=r3d_18`), a list or a null is shown as its text."""
-    from omegaconf import OmegaConf
-
     params: dict[str, HParam] = {}
     for override in overrides:
         key, _, text = override.lstrip("+~").partition("=")
-        value = OmegaConf.select(cfg, key, default=None) if "/" not in key else None
+        value = _select(cfg, key) if "/" not in key else None
         params[key] = value if isinstance(value, (bool, int, float, str)) else text
     return params
+
+
+def _select(cfg: Any, key: str) -> Any:
+    """The value of dotted `key` in a typed config (None where it has no such key)."""
+    for part in key.split("."):
+        cfg = getattr(cfg, part, None)
+    return cfg
 
 
 class StepTimer:

@@ -1,6 +1,6 @@
 """`trainer.precision` (auto | 32 | bf16 | 16) on a device: the choice, autocast, gradient scaler.
 
-The rules (what `auto` picks, when a choice runs slowly) are `action3d.config.rules`'; this module
+The rules (what `auto` picks, when a choice runs slowly) are `action3d.config.runtime`'; this module
 asks the hardware and applies them.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Tuple
 
 import torch
 
-from action3d.config import rules
+from action3d.config import runtime as rules
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from tqdm import tqdm
 
+from action3d.config import DataConfig
 from action3d.data.dataset import build_dataset
 from action3d.engine.data import device_batch
 from action3d.engine.inference import TrainedModel, score_views
@@ -40,7 +40,7 @@ from action3d.files import atomic_write
 
 
 @torch.no_grad()
-def predict(trained: TrainedModel, videos: Sequence[str], *, data_cfg: DictConfig | None = None,
+def predict(trained: TrainedModel, videos: Sequence[str], *, data_cfg: DataConfig | None = None,
             topk: int = 5, num_clips: int = 1, num_crops: int = 1, average: str = "prob",
             precision: str = "32") -> list[dict[str, Any]]:
     """One entry per video: `{"video", "scores": [K floats], "top": [{"class", "index", "prob"}]}`,
@@ -68,7 +68,7 @@ def predict(trained: TrainedModel, videos: Sequence[str], *, data_cfg: DictConfi
     return results
 
 
-def _video_probs(trained: TrainedModel, views: torch.Tensor, *, data_cfg: DictConfig, average: str,
+def _video_probs(trained: TrainedModel, views: torch.Tensor, *, data_cfg: DataConfig, average: str,
                  precision: str) -> torch.Tensor:
     """Class probabilities (K,) of one video (or window) from its uint8 views (1, [V,] C, T, H, W)."""
     device = next(trained.model.parameters()).device
@@ -80,7 +80,7 @@ def _video_probs(trained: TrainedModel, views: torch.Tensor, *, data_cfg: DictCo
 
 @torch.no_grad()
 def predict_windows(trained: TrainedModel, video: str, *, window: float, stride: float | None = None,
-                    data_cfg: DictConfig | None = None, topk: int = 5, num_clips: int = 1, num_crops: int = 1,
+                    data_cfg: DataConfig | None = None, topk: int = 5, num_clips: int = 1, num_crops: int = 1,
                     average: str = "prob", precision: str = "32", progress: bool = True) -> dict[str, Any]:
     """Scores of every window of one video, and the segments of consecutive windows that share a top class:
 

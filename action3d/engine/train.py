@@ -15,6 +15,7 @@ process and torchrun run the same code; only rank 0 writes files and draws progr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 from contextlib import nullcontext
@@ -23,11 +24,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
-from action3d.config import rules
+from action3d.config import ModelConfig, TrainConfig
+from action3d.config import runtime as rules
+from action3d.config.validate import check_values
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from action3d.engine.control import ControlFlags, LossMeter
@@ -48,7 +50,8 @@ log = logging.getLogger("action3d")
 
 
 class Trainer:
-    """Trains `cfg` (a composed train config: model, data, optim, sched, trainer sections).
+    """Trains `cfg` (the typed train config: model, data, optim, sched, trainer sections; its
+    rules are checked here unless the command line already checked it).
 
     run_dir: where checkpoints, logs and summary.json go (the same folder on every rank).
     seed: seeds the weights' initialisation, the sampler's order and every sample's augmentation.
@@ -57,9 +60,10 @@ class Trainer:
     recorded in summary.json for sweep tables.
     """
 
-    def __init__(self, cfg: DictConfig, *, run_dir: Path, seed: int,
+    def __init__(self, cfg: TrainConfig, *, run_dir: Path, seed: int,
                  env: Optional[dist_utils.DistEnv] = None, stop: Optional[StopRequest] = None,
                  overrides: Sequence[str] = ()):
+        check_values(cfg, "train")
         self.cfg, self.seed, self.overrides = cfg, seed, list(overrides)
         self.env = env or dist_utils.DistEnv.single(dist_utils.pick_device(cfg.trainer.device))
         rules.check_sync_bn(cfg.trainer.sync_bn, device_type=self.env.device.type)  # before anything is written
@@ -117,10 +121,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
 
-    def _model_config(self) -> DictConfig:
-        model_cfg = self.cfg.model.copy()
+    def _model_config(self) -> ModelConfig:
+        model_cfg = self.cfg.model
         if model_cfg.num_classes is None:
-            model_cfg.num_classes = len(self.classes)
+            model_cfg = dataclasses.replace(model_cfg, num_classes=len(self.classes))
         elif model_cfg.num_classes != len(self.classes):
             raise Action3dError(f"model.num_classes={model_cfg.num_classes} but the dataset has "
                                 f"{len(self.classes)} classes; leave model.num_classes unset to take the dataset's")
@@ -435,17 +439,14 @@ class Trainer:
             "sampler_epoch": self.loader.sampler.epoch,
             "rng": rng_per_rank[0],
             "rng_per_rank": rng_per_rank,
-            "config": OmegaConf.to_container(self._resolved_config(), resolve=True),
+            "config": dataclasses.asdict(self._resolved_config()),
             "classes": list(self.classes),
             "best_top1": self.best_top1,
             "best_epoch": self.best_epoch,
         }
 
-    def _resolved_config(self) -> DictConfig:
-        cfg = self.cfg.copy()
-        cfg.model = self.model_cfg
-        cfg.data = self.data_cfg
-        return cfg
+    def _resolved_config(self) -> TrainConfig:
+        return dataclasses.replace(self.cfg, model=self.model_cfg, data=self.data_cfg)
 
     def _finish(self, status: str) -> Dict[str, Any]:
         if status in ("stopped", "max_steps"):

@@ -9,10 +9,10 @@ from typing import Dict
 
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import Dataset
 
+from action3d.config import DataConfig
 from action3d.engine import distributed as dist_utils
 from action3d.engine.data import device_batch, shard_loader
 from action3d.engine.inference import score_views
@@ -21,7 +21,7 @@ from action3d.engine.precision import autocast
 
 
 @torch.no_grad()
-def validate(model: nn.Module, dataset: Dataset, data_cfg: DictConfig, env: dist_utils.DistEnv, *,
+def validate(model: nn.Module, dataset: Dataset, data_cfg: DataConfig, env: dist_utils.DistEnv, *,
              precision: str = "32", channels_last: bool = True) -> Dict[str, float]:
     """Top-1/top-5 over the videos that decode; unreadable ones (label -1) are counted apart."""
     was_training = model.training

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 
-from action3d.config import rules
+from action3d.config import DataConfig
+from action3d.config.commands import check_windows
 from action3d.data.decode import VideoReader
 from action3d.data.sampling import sample_frames
 from action3d.data.transforms import build_test_transform
@@ -52,7 +52,7 @@ class Segment:
         return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label}
 
 
-def open_reader(video: str, data_cfg: DictConfig, *, resize: bool = True) -> VideoReader:
+def open_reader(video: str, data_cfg: DataConfig, *, resize: bool = True) -> VideoReader:
     """The reader `eval` would use for this video: decoder threads, display rotation and (with
     `resize`) the decoder-side resize of the data config."""
     return VideoReader(video, short_side=data_cfg.decode_short_side if resize else None,
@@ -70,7 +70,7 @@ def plan_windows(num_frames: int, fps: float, *, window: float, stride: float | 
     """Windows of `window` seconds every `stride` seconds (default: back to back), the last one
     aligned to the end of the video. Raises `Action3dError` naming the video when it is shorter
     than one window."""
-    rules.check_windows(window=window, stride=stride)
+    check_windows(window=window, stride=stride)
     stride = window if stride is None else stride
     size = max(1, round(window * fps))               # frames per window
     step = max(1, round(stride * fps))
@@ -83,7 +83,7 @@ def plan_windows(num_frames: int, fps: float, *, window: float, stride: float | 
     return [Window(start=s / fps, end=(s + size) / fps, first=s, stop=s + size) for s in starts]
 
 
-def window_views(reader: VideoReader, win: Window, data_cfg: DictConfig, *, num_clips: int, num_crops: int
+def window_views(reader: VideoReader, win: Window, data_cfg: DataConfig, *, num_clips: int, num_crops: int
                  ) -> torch.Tensor:
     """uint8 views `(V, C, T, H, W)` of one window, V = num_clips x num_crops (clip-major), as
     `VideoDataset` gives them for a whole video in evaluation."""

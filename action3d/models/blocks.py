@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from action3d.config.rules import check_shortcut_a
+from action3d.config.checks import fail
 from action3d.models.conv import ConvBNAct, default_act
 from action3d.models.nonlocal_block import NonLocal3d
 
@@ -27,7 +27,9 @@ class ShortcutA(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: Tuple[int, int, int]) -> None:
         super().__init__()
-        check_shortcut_a(in_channels, out_channels)
+        if out_channels < in_channels:
+            fail("shortcut_type", "A", f"a parameter-free shortcut cannot reduce channels ({in_channels} -> "
+                                       f"{out_channels}); use B")
         self.extra_channels = out_channels - in_channels
         self.stride = stride
 

@@ -7,7 +7,6 @@ from typing import Any, Callable, Dict, Mapping, Union
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from action3d.config import rules
 from action3d.config.model import ModelConfig
 from action3d.errors import Action3dError
 from action3d.models.head import I3DHead, SlowFastHead
@@ -69,7 +68,6 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
     reports what it loaded through `log`. Invalid values raise `Action3dError`.
     """
     cfg = to_model_config(cfg)
-    rules.check_model(cfg)
     if cfg.num_classes is None:
         raise Action3dError("model.num_classes is not set: give it, or let `action3d train` take it "
                             "from the dataset's class list")

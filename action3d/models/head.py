@@ -6,7 +6,7 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from action3d.config.rules import check_range
+from action3d.config.checks import check_range
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor]]
 

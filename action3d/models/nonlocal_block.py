@@ -11,7 +11,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from action3d.config.rules import NON_LOCAL_MODES, check_choice
+from action3d.config.checks import check_choice
+from action3d.config.model import NON_LOCAL_MODES
 from action3d.models.conv import ConvBNAct
 
 

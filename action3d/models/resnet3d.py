@@ -10,7 +10,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from action3d.config import rules
+from action3d.config.checks import per_stage
+from action3d.config.model import ARCH_SETTINGS, check_resnet3d
 from action3d.models.blocks import BasicBlock3d, BlockType, Bottleneck3d, make_downsample
 from action3d.models.conv import NORM_TYPES, ConvBNAct, default_act, default_norm
 from action3d.models.nonlocal_block import NonLocal3d
@@ -57,7 +58,7 @@ class ResNet3d(nn.Module):
     """
 
     arch_settings: Dict[int, Tuple[type, Tuple[int, ...]]] = {
-        depth: (BLOCKS[kind], blocks) for depth, (kind, blocks) in rules.ARCH_SETTINGS.items()}
+        depth: (BLOCKS[kind], blocks) for depth, (kind, blocks) in ARCH_SETTINGS.items()}
 
     def __init__(self, depth: int, *, pretrained: Optional[str] = None,
                  stage_blocks: Optional[Sequence[int]] = None, pretrained2d: bool = True,
@@ -79,8 +80,8 @@ class ResNet3d(nn.Module):
                  lateral_inplanes: Sequence[int] = (0, 0, 0, 0)) -> None:
         super().__init__()
         # The same rules (and words) as the config check of `action3d train model.*=...`.
-        normal = rules.check_resnet3d(
-            depth=depth, stage_blocks_=stage_blocks, num_stages=num_stages, out_indices=out_indices,
+        normal = check_resnet3d(
+            depth=depth, stage_blocks=stage_blocks, num_stages=num_stages, out_indices=out_indices,
             spatial_strides=spatial_strides, temporal_strides=temporal_strides, dilations=dilations,
             conv1_kernel=conv1_kernel, conv1_stride=conv1_stride, pool1_stride=pool1_stride,
             in_channels=in_channels, base_channels=base_channels, frozen_stages=frozen_stages,
@@ -117,7 +118,7 @@ class ResNet3d(nn.Module):
         self._make_stages(style=style, inflate_style=inflate_style, shortcut_type=shortcut_type,
                           advanced=advanced, with_cp=with_cp, stage_inflate=normal["inflate"],
                           stage_non_local=normal["non_local"],
-                          lateral_inplanes=rules.per_stage("lateral_inplanes", lateral_inplanes, num_stages))
+                          lateral_inplanes=per_stage("lateral_inplanes", lateral_inplanes, num_stages))
         self.feat_dim = self.stage_channels[self.out_indices[-1]]
 
         self.init_weights(zero_init_residual=zero_init_residual)

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from action3d.config import rules
+from action3d.config.model import check_resnet3d, check_slowfast
 from action3d.models.conv import ConvBNAct
 from action3d.models.resnet3d import ResNet3d
 
@@ -51,7 +51,7 @@ class ResNet3dPathway(ResNet3d):
     @classmethod
     def _lateral_inplanes(cls, depth: int, channel_ratio: int, kwargs: Dict[str, Any]) -> List[int]:
         """Extra input channels of each slow stage: 2C/channel_ratio, C the slow input channels."""
-        rules.check_depth(depth)
+        check_resnet3d(depth=depth)
         expansion = (kwargs.get("block") or cls.arch_settings[depth][0]).expansion
         base = kwargs.get("base_channels", 64)
         num_stages = kwargs.get("num_stages", 4)
@@ -87,7 +87,7 @@ class ResNet3dSlowFast(nn.Module):
         fast_cfg = dict(depth=50, base_channels=8, conv1_kernel=(5, 7, 7), with_pool2=False)
         fast_cfg.update(fast_pathway or {})
         slow_base = slow_cfg.get("base_channels", 64)
-        rules.check_slowfast(resample_rate=resample_rate, speed_ratio=speed_ratio,
+        check_slowfast(resample_rate=resample_rate, speed_ratio=speed_ratio,
                              channel_ratio=channel_ratio, fusion_kernel=fusion_kernel,
                              base_channels=slow_base, fast_conv1_kernel=fast_cfg["conv1_kernel"])
         if fast_cfg["base_channels"] * channel_ratio != slow_base:

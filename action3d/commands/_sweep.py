@@ -70,8 +70,6 @@ def sweep_jobs(command: str, overrides: Sequence[Any]) -> list[list[str]]:
     and the ends of each range are checked; the sweeper's own settings (`hydra.sweeper.*`) are
     composed too, and for Optuna the search space is built once as the sweeper will build it.
     """
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
     job_overrides = [o for o in overrides if not o.is_hydra_override()]
     sweeper = chosen_sweeper(overrides)
     if sweeper is None or sweeper == "basic":
@@ -80,7 +78,7 @@ def sweep_jobs(command: str, overrides: Sequence[Any]) -> list[list[str]]:
                 raise Action3dError(f"{override.input_line}: an interval is a search space, which the default "
                                     "(grid) sweeper cannot run; search it with hydra/sweeper=optuna "
                                     "hydra.sweeper.n_trials=N, or give a list of values (a,b,c)")
-        return BasicSweeper.split_arguments(job_overrides, None)[0] if job_overrides else [[]]
+        return grid(job_overrides)
     if sweeper in SEARCH_SWEEPERS:
         _require_plugin(sweeper)
     _check_sweeper_settings(command, [o.input_line for o in overrides if o.is_hydra_override()])
@@ -92,15 +90,26 @@ def sweep_jobs(command: str, overrides: Sequence[Any]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*per_key)]
 
 
+def grid(overrides: Sequence[Any]) -> list[list[str]]:
+    """Every combination of the overrides' values, as Hydra's basic sweeper runs them: one list
+    of `key=value` strings per job, the first key's values outermost; a later override of the
+    same key replaces an earlier one."""
+    per_key: dict[str, list[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        values = override.sweep_string_iterator() if override.is_sweep_override() else [
+            override.get_value_element_as_str()]
+        per_key[key] = [f"{key}={value}" for value in values]
+    return [list(job) for job in itertools.product(*per_key.values())]
+
+
 def _check_sweeper_settings(command: str, hydra_overrides: list[str]) -> None:
     """`hydra.sweeper.n_trials=abc`, `hydra.sweeper.n_trial=3`: one line before anything runs."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
 
-    from action3d.commands._hydra import CONF_DIR, describe_compose_error
-    from action3d.config import register_configs
+    from action3d.commands._hydra import _initialized, describe_compose_error
 
-    register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3", job_name=command):
+    with _initialized(command):
         try:
             compose(config_name=command, overrides=hydra_overrides, return_hydra_config=True)
         except Exception as err:
