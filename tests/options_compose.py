@@ -22,14 +22,16 @@ from omegaconf import DictConfig
 from action3d.commands._hydra import CONF_DIR, describe_compose_error, override_key
 from action3d.config import register_configs, validate
 from action3d.config.applicability import check_user_keys
+from action3d.config.model_presets import PRESET_GROUP
 from action3d.errors import Action3dError
 
 _PARSER = OverridesParser.create()
 
 
 def _is_group_choice(key: str) -> bool:
-    """`model=r3d_18`, `data=ucf101`: a key naming a config group folder of conf/."""
-    return "." not in key and (Path(CONF_DIR) / key).is_dir()
+    """`model=r3d_18`, `data=ucf101`: a key naming a config group, a folder of conf/ or the model
+    presets (Python values registered in Hydra's ConfigStore)."""
+    return "." not in key and (key == PRESET_GROUP or (Path(CONF_DIR) / key).is_dir())
 
 
 @functools.cache

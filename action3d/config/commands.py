@@ -12,6 +12,7 @@ from omegaconf import MISSING
 
 from action3d.config.data import DataConfig
 from action3d.config.model import ModelConfig
+from action3d.config.model_presets import register_model_presets
 from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig
 
 
@@ -116,3 +117,4 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for command, schema in SCHEMAS.items():
         store.store(name=f"{command}_schema", node=schema)
+    register_model_presets(store)
