@@ -24,6 +24,9 @@ assert Path(CONF_DIR).resolve().is_relative_to(site) and (Path(CONF_DIR) / "trai
 shipped = {p.relative_to(CONF_DIR) for p in Path(CONF_DIR).rglob("*.yaml")}
 missing = {p.relative_to(checkout / "conf") for p in (checkout / "conf").rglob("*.yaml")} - shipped
 assert not missing, f"the wheel lacks these configs: {sorted(map(str, missing))}"
+from action3d.config import model_presets  # the model presets: Python values, no conf/model files
+assert Path(model_presets.__file__).resolve().is_relative_to(site), model_presets.__file__
+assert not (Path(CONF_DIR) / "model").exists(), "a conf/model folder would shadow the Python presets"
 print(f"wheel check: action3d from {action3d.__file__}, configs from {CONF_DIR}")
 PY
 "$WORK/site/bin/action3d" --version

@@ -373,7 +373,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--models", default="r3d_18,i3d_r50,slowfast_r50",
-                        help="comma-separated presets (conf/model); r3d_18 also runs torchvision's twin")
+                        help="comma-separated model presets (model=NAME); r3d_18 also runs torchvision's twin")
     parser.add_argument("--precision", default=None,
                         help="comma-separated: fp32,bf16,auto (auto: the trainer's default, compared with "
                              "torchvision fp32; default: fp32 on CPU, fp32,bf16 on CUDA)")

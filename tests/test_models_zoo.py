@@ -1,12 +1,16 @@
-"""Presets (conf/model), build_model, the recognizer and the model summary."""
-from pathlib import Path
+"""Presets (action3d.config.model_presets), their builders, build_model, the recognizer and the
+model summary."""
+import dataclasses
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from action3d.commands._hydra import compose_config
+from action3d.config.model_presets import PRESETS as MODEL_PRESETS
 from action3d.errors import Action3dError
 from action3d.models import (
+    PRESETS,
     ModelConfig,
     NonLocal3d,
     Recognizer,
@@ -14,9 +18,8 @@ from action3d.models import (
     build_model,
     format_summary,
     model_summary,
+    presets,
 )
-
-PRESETS = Path(__file__).resolve().parents[1] / "conf" / "model"
 
 # Published parameter counts for 400 Kinetics classes. PyTorchVideo model zoo
 # (docs/source/model_zoo.md): I3D_R50 28.04M, SLOW_4x16_R50 32.45M, SLOW_8x8_R50 32.45M,
@@ -35,9 +38,8 @@ R3D_18_GMACS = 40.70
 
 
 def preset(name, **overrides):
-    """The `model` node of a preset merged onto the typed schema, as Hydra composes it."""
-    node = OmegaConf.merge(OmegaConf.structured(ModelConfig),
-                           OmegaConf.load(PRESETS / f"{name}.yaml").model)
+    """The `model` node of a preset on the typed schema, as `model=NAME` composes it, with overrides."""
+    node = OmegaConf.structured(MODEL_PRESETS[name].model_config())
     for key, value in overrides.items():
         node[key] = value
     return node
@@ -53,7 +55,7 @@ def build_meta(name, **overrides):
         return build_model(preset(name, num_classes=400, **overrides))
 
 
-ALL_PRESETS = sorted(p.stem for p in PRESETS.glob("*.yaml"))
+ALL_PRESETS = sorted(MODEL_PRESETS)
 
 
 def test_required_presets_exist():
@@ -62,11 +64,40 @@ def test_required_presets_exist():
 
 
 @pytest.mark.parametrize("name", ALL_PRESETS)
-def test_preset_is_global_package_with_typed_keys_and_builds(name):
-    text = (PRESETS / f"{name}.yaml").read_text()
-    assert text.startswith("# @package _global_")
-    node = preset(name)  # unknown keys or wrong types would raise here
-    assert node.name == name
+def test_each_builder_builds_the_config_that_model_name_composes(name, monkeypatch):
+    """What the builder hands to build_model is the `model` node of `action3d train model=NAME`
+    (no network built: the configs are compared), and `model=NAME` sets the preset's sampling."""
+    composed = compose_config("train", [f"model={name}", "model.num_classes=7"])
+    received = []
+    monkeypatch.setattr(presets, "build_model", lambda cfg, **kwargs: received.append((cfg, kwargs)))
+    PRESETS[name](num_classes=7)
+    [(cfg, kwargs)] = received
+    assert dataclasses.asdict(cfg) == OmegaConf.to_container(composed.model)
+    assert kwargs == {"backbone_options": {}} and cfg.name == name
+    default = compose_config("train", ["model.num_classes=7"]).data   # the dataset's own sampling
+    preset_sampling = MODEL_PRESETS[name].sampling()
+    for key in ("clip_len", "frame_interval"):
+        assert composed.data[key] == preset_sampling.get(key, default[key])
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("tiny", {}),
+    ("slowfast_r50_8x8", {"depth": 18, "base_channels": 16, "stage_blocks": [1, 1, 1, 1]}),
+])
+def test_a_builder_and_model_name_build_the_same_network(name, overrides):
+    """Small ones only: the same modules and, from the same seed, the same weights."""
+    command_line = [f"model={name}", "model.num_classes=5", *(f"model.{k}={v}" for k, v in overrides.items())]
+    torch.manual_seed(0)
+    from_config = build_model(compose_config("train", command_line).model)
+    torch.manual_seed(0)
+    from_builder = PRESETS[name](num_classes=5, **overrides)
+    assert repr(from_builder) == repr(from_config)
+    for (key, a), b in zip(from_config.state_dict().items(), from_builder.state_dict().values()):
+        assert torch.equal(a, b), key
+
+
+@pytest.mark.parametrize("name", ALL_PRESETS)
+def test_each_preset_builds(name):
     model = build_meta(name)
     assert isinstance(model, Recognizer) and model.num_classes == 400
 
@@ -76,8 +107,7 @@ def test_preset_is_global_package_with_typed_keys_and_builds(name):
     ("slowfast_r50_8x8", (32, 2)), ("i3d_r50", (32, 2)), ("r3d_18", (16, 2)),
 ])
 def test_preset_sets_its_sampling(name, sampling):
-    data = OmegaConf.load(PRESETS / f"{name}.yaml").data
-    assert (data.clip_len, data.frame_interval) == sampling
+    assert (MODEL_PRESETS[name].clip_len, MODEL_PRESETS[name].frame_interval) == sampling
 
 
 def test_r3d_18_and_mc3_18_match_torchvision_parameter_counts():

@@ -1,29 +1,24 @@
 """Pretrained weights of every kind: torchvision video parity, 2D inflation, mmaction2, fine-tuning."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 import torch
 import torchvision
-from omegaconf import OmegaConf
 from torch import nn
 from torchvision.models import video as tv_video
 
+from action3d.config.model_presets import PRESETS as MODEL_PRESETS
 from action3d.errors import Action3dError
-from action3d.models import ModelConfig, ResNet3d, build_model
+from action3d.models import ResNet3d, build_model
 from action3d.models.weights import load_pretrained, load_torchvision_video
 
-REPO = Path(__file__).resolve().parents[1]
 quiet = dict(log=lambda line: None)
 
 
 def preset(name: str, **overrides: Any) -> nn.Module:
-    cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig),
-                          OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml").model,
-                          overrides)
-    return build_model(cfg, **quiet)
+    return build_model(MODEL_PRESETS[name].model_config(**overrides), **quiet)
 
 
 def small(**overrides: Any) -> nn.Module:

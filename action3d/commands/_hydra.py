@@ -138,16 +138,22 @@ def _apply(cfg: DictConfig, override: Any) -> None:
 
 
 def command_help(command: str, overrides: Sequence[str]) -> str:
-    """`action3d COMMAND --help`: the config groups (the folders of conf/) and the composed config.
+    """`action3d COMMAND --help`: the config groups (the folders of conf/, and the model presets,
+    which are Python values: `action3d.config.model_presets`) and the composed config.
 
     Hydra's own help builds a config repository per group (seconds of start-up); this reads the
-    folders and composes once.
+    folders and the preset registry and composes once.
     """
+    from action3d.config.model_presets import PRESET_GROUP, PRESETS
+
     cfg = compose_config(command, overrides, check=False)
-    groups = sorted(p for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name in cfg)
+    options = {p.name: {f.stem for f in p.glob("*.yaml")} for p in Path(CONF_DIR).iterdir()
+               if p.is_dir() and p.name in cfg}
+    if PRESET_GROUP in cfg:
+        options[PRESET_GROUP] = options.get(PRESET_GROUP, set()) | set(PRESETS)
     lines = [f"action3d {command} [overrides]", "", "== Configuration groups ==",
              "Compose your configuration from those groups (group=option)", ""]
-    lines += [f"{g.name}: {', '.join(sorted(p.stem for p in g.glob('*.yaml')))}" for g in groups]
+    lines += [f"{group}: {', '.join(sorted(names))}" for group, names in sorted(options.items())]
     lines += ["", "== Config ==", "Override anything in the config (foo.bar=value)", "",
               OmegaConf.to_yaml(cfg).rstrip(), "", "Hydra's own flags: action3d COMMAND --hydra-help"]
     return "\n".join(lines)

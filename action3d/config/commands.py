@@ -16,6 +16,7 @@ from omegaconf import MISSING
 from action3d.config.checks import fail
 from action3d.config.data import DataConfig
 from action3d.config.model import ModelConfig, check_architecture
+from action3d.config.model_presets import register_model_presets
 from action3d.config.option import DATA_ACTIONS, Context, Rule, option, section
 from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig
 
@@ -227,6 +228,7 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for command, schema in SCHEMAS.items():
         store.store(name=f"{command}_schema", node=schema)
+    register_model_presets(store)
 
 
 # --------------------------------------------------------------------------- the same rules, from Python

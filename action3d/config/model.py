@@ -272,21 +272,15 @@ def _normal_form(values: Dict[str, Any]) -> Dict[str, Any]:
                    for name in ("spatial_strides", "temporal_strides", "dilations")})
 
 
-def resnet3d_arguments(model: Any) -> Dict[str, Any]:
-    """The ResNet3d keyword arguments a `model` section (resnet3d arch) describes."""
-    return {key: getattr(model, key) for key in RESNET3D_KEYS}
-
-
 def check_architecture(model: Any, ctx: Context) -> None:
     """The model section's own rule, after each of its keys passed its own: the network it
     describes can be built. Its ResNet3d arguments were checked key by key already (remembered,
     so that `ResNet3d(...)` does not check them again); SlowFast's fast pathway, derived from
     them as the builder derives it (`derive_slowfast_pathways`), is checked here."""
-    from action3d.config.model_presets import derive_slowfast_pathways
+    from action3d.config.backbone_args import derive_slowfast_pathways, resnet3d_kwargs
 
-    pathways = [resnet3d_arguments(model)] if model.arch != "slowfast" else [
-        {k: v for k, v in pathway.items() if k in RESNET3D_KEYS} for pathway in derive_slowfast_pathways(model)]
-    slow, *fast = pathways
+    pathways = [resnet3d_kwargs(model)] if model.arch != "slowfast" else list(derive_slowfast_pathways(model))
+    slow, *fast = [{k: v for k, v in pathway.items() if k in RESNET3D_KEYS} for pathway in pathways]
     values = _resnet3d_values(slow)
     _remember(_freeze(values), _normal_form(values))
     for pathway in fast:

@@ -1,7 +1,7 @@
 """Video models: 3D ResNet backbones (R3D, MC3, I3D, SlowOnly, SlowFast), heads, recognizer.
 
 Public names: `ResNet3d`, `ResNet3dSlowFast`, `build_model`, the named builders (`r3d_18`, ...,
-one per `conf/model/*.yaml`), `model_summary`, `format_summary`.
+one per model preset of `action3d.config.model_presets`), `model_summary`, `format_summary`.
 """
 from action3d.config.model import ModelConfig
 from action3d.models.blocks import BasicBlock3d, Bottleneck3d, ShortcutA, make_downsample

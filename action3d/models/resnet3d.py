@@ -1,7 +1,7 @@
 """ResNet3d: the 3D ResNet backbone with mmaction2's options (seed 000) and module names.
 
 One general class covers R3D (torchvision), MC3, I3D, SlowOnly and each SlowFast pathway; the
-named presets in conf/model/*.yaml only choose its arguments.
+named presets (action3d.config.model_presets) only choose its arguments.
 """
 from __future__ import annotations
 
