@@ -49,7 +49,7 @@ def synth(cfg: DictConfig) -> Path:
 
 
 def check(cfg: DictConfig) -> Any:
-    from action3d.data.annotations import write_list_file
+    from action3d.data.annotation_io import write_list_file
     from action3d.data.check import check_dataset
 
     data, splits = _resolved_splits(cfg)
@@ -70,7 +70,7 @@ def check(cfg: DictConfig) -> Any:
 def prepare(cfg: DictConfig) -> Path:
     """Re-encode (all, or part I of N), or merge finished parts; then write the list files."""
     from action3d.config import rules
-    from action3d.data.annotations import write_classes_file, write_list_file
+    from action3d.data.annotation_io import write_classes_file, write_list_file
     from action3d.data.prepare import merge_parts, prepare_dataset, prepared_lists
 
     part = rules.check_part(cfg.part)

@@ -17,7 +17,7 @@ from action3d.commands.predict import views_text
 
 
 def run(cfg: DictConfig):
-    from action3d.data.annotations import find_videos
+    from action3d.data.annotation_io import find_videos
     from action3d.engine.distributed import pick_device
     from action3d.engine.embed import embed_videos
     from action3d.engine.inference import load_trained_model

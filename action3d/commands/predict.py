@@ -21,7 +21,7 @@ from action3d.errors import Action3dError
 
 
 def run(cfg: DictConfig) -> list[dict[str, Any]]:
-    from action3d.data.annotations import find_videos
+    from action3d.data.annotation_io import find_videos
     from action3d.engine.distributed import pick_device
     from action3d.engine.inference import load_trained_model
     from action3d.engine.precision import resolve_precision

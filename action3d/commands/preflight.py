@@ -11,36 +11,38 @@ user meant to resume). Only existence and cheap facts are checked here; reading 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
 from action3d.commands._hydra import did_you_mean
 from action3d.config import rules
+from action3d.data.annotation_io import SPLITS
+from action3d.data.formats import format_of
+from action3d.data.formats.base import existing_file
 from action3d.errors import Action3dError
-
-LIST_KEYS = {"train": "train_list", "val": "val_list"}
 
 
 def check_inputs(command: str, cfg: DictConfig) -> None:
     """Raise `Action3dError` (one line naming the key) for the first input `command` lacks."""
     _check_known_keys(cfg)
     _check_required(cfg)
-    if command == "eval" and cfg.split not in LIST_KEYS:
-        raise Action3dError(f"split={cfg.split} is not allowed: expected one of {', '.join(LIST_KEYS)}")
+    if command == "eval" and cfg.split not in SPLITS:
+        raise Action3dError(f"split={cfg.split} is not allowed: expected one of {', '.join(SPLITS)}")
     if "ckpt" in cfg:
-        _existing_file("ckpt", cfg.ckpt)
+        existing_file("ckpt", cfg.ckpt)
     if "video" in cfg and not Path(cfg.video).exists():
         raise Action3dError(f"video={cfg.video}: no such file or folder")
     if command == "train":
         if cfg.model.pretrained:
-            _existing_file("model.pretrained", cfg.model.pretrained)
+            existing_file("model.pretrained", cfg.model.pretrained)
         if cfg.trainer.resume not in (None, "auto"):
-            _existing_file("trainer.resume", cfg.trainer.resume, hint="or trainer.resume=auto")
+            existing_file("trainer.resume", cfg.trainer.resume, hint="or trainer.resume=auto")
         _check_num_classes(cfg)
         check_data(cfg.data, required=("train",), optional=("val",))
-    if command == "eval" and cfg.data.format != "synthetic":
+    if command == "eval" and not format_of(cfg.data).generated:
         # data=GROUP replaces the checkpoint's dataset; data.* keys alone are merged into it later
+        # (eval's default data section, the generated synthetic set, stands for the checkpoint's)
         check_data(cfg.data, required=(cfg.split,))
     if "trainer" in cfg:
         _check_device(cfg.trainer)
@@ -66,63 +68,24 @@ def _check_required(cfg: DictConfig) -> None:
         raise Action3dError(f"{key}: required, give it on the command line as {key}=...")
 
 
-def _existing_file(key: str, value: Any, hint: str = "") -> None:
-    path = Path(str(value)).expanduser()  # as the checkpoint readers do; never stricter than them
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "no such file"
-        raise Action3dError(f"{key}={value}: {what}{'; ' + hint if hint else ''}")
-
-
-def _existing_dir(key: str, value: Any, data: DictConfig) -> None:
-    if value in (None, ""):
-        raise Action3dError(f"data.{key} is not set (data.format={data.format}): give the dataset's folder "
-                            f"as data.{key}=PATH")
-    if not Path(str(value)).is_dir():
-        raise Action3dError(f"data.{key}={value}: no such folder (data.format={data.format})")
-
-
 def check_data(data: DictConfig, *, required: Sequence[str], optional: Sequence[str] = ()) -> None:
-    """The folders and annotation files that `action3d.data.annotations.load_split` will open.
+    """The folders and annotation files that `action3d.data.annotations.load_split` will open
+    (the format of `data` knows which: `DatasetFormat.preflight`).
 
     required: splits that must be defined ("train", "val"); optional: splits checked only when
     their annotation key is set.
     """
-    fmt = data.format
-    if fmt == "shards":  # a packed dataset: its index names the splits
-        _existing_dir("root", data.root, data)
-        if not Path(data.root, "index.json").is_file():
-            raise Action3dError(f"data.root={data.root}: no index.json (data.format=shards); pack a dataset "
-                                f"there first: action3d data pack data=... out={data.root}")
-        return
-    if fmt in ("kinetics", "ucf101", "hmdb51", "folder"):
-        _existing_dir("root", data.root, data)
-    elif data.root not in (None, "") and fmt != "synthetic" and not Path(data.root).is_dir():
-        raise Action3dError(f"data.root={data.root}: no such folder (data.format={fmt})")
-    if fmt in ("ucf101", "hmdb51"):
-        _existing_dir("annotation_dir", data.annotation_dir, data)
-        return  # the official split files are named by the format, inside annotation_dir
-    if data.classes_file not in (None, ""):
-        _existing_file("data.classes_file", data.classes_file)
-    for split in (*required, *optional):
-        key = LIST_KEYS[split]
-        value = data[key]
-        if fmt == "folder":  # class-folder tree: the keys name sub-folders of data.root
-            folder = Path(data.root, value or split)
-            if split in required and not folder.is_dir():
-                raise Action3dError(f"data.{key}: no folder {folder} of class folders (data.format=folder)")
-        elif value not in (None, ""):
-            _existing_file(f"data.{key}", value)
-        elif split in required and fmt != "synthetic":
-            raise Action3dError(f"data.{key} is not set (data.format={fmt}): give the {split} annotation file "
-                                f"as data.{key}=PATH")
+    format_of(data).preflight(required=required, optional=optional)
 
 
 def _check_num_classes(cfg: DictConfig) -> None:
-    """The synthetic dataset's class count is known before it exists; other datasets tell later."""
-    data, classes = cfg.data, cfg.model.num_classes
-    if data.format == "synthetic" and classes is not None and classes != data.synthetic.num_classes:
-        raise Action3dError(f"model.num_classes={classes} but the synthetic dataset has {data.synthetic.num_classes} "
-                            "classes (data.synthetic.num_classes); leave model.num_classes unset to take the dataset's")
+    """A dataset whose config fixes its class count (the synthetic set) is checked against
+    model.num_classes now; other datasets tell later."""
+    classes, declared = cfg.model.num_classes, format_of(cfg.data).declared_classes()
+    if declared is not None and classes is not None and classes != declared[0]:
+        count, key = declared
+        raise Action3dError(f"model.num_classes={classes} but the {cfg.data.format} dataset has {count} classes "
+                            f"({key}); leave model.num_classes unset to take the dataset's")
 
 
 def _check_device(trainer: DictConfig) -> None:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from action3d.config.data import DataConfig, SyntheticConfig
 from action3d.config.rules import check_synthetic
-from action3d.data.annotations import write_classes_file, write_list_file
+from action3d.data.annotation_io import write_classes_file, write_list_file
 from action3d.errors import Action3dError
 
 log = logging.getLogger("action3d.data")
