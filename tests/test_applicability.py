@@ -5,9 +5,9 @@ Hydra or torch), and each refused key is paired with a command line where the sa
 """
 from __future__ import annotations
 
-import pytest
-
 import dataclasses
+
+import pytest
 
 from action3d.cli import main
 from action3d.commands._hydra import compose_config

@@ -43,7 +43,7 @@ def synth(cfg: DataCommandConfig) -> Path:
 
 
 def check(cfg: DataCommandConfig) -> Any:
-    from action3d.data.annotations import write_list_file
+    from action3d.data.annotation_io import write_list_file
     from action3d.data.check import check_dataset
 
     data, splits = _resolved_splits(cfg)
@@ -64,7 +64,7 @@ def check(cfg: DataCommandConfig) -> Any:
 def prepare(cfg: DataCommandConfig) -> Path:
     """Re-encode (all, or part I of N), or merge finished parts; then write the list files."""
     from action3d.config.commands import parse_part
-    from action3d.data.annotations import write_classes_file, write_list_file
+    from action3d.data.annotation_io import write_classes_file, write_list_file
     from action3d.data.prepare import merge_parts, prepare_dataset, prepared_lists
 
     part = parse_part(cfg.part)

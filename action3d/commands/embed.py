@@ -16,7 +16,7 @@ from action3d.config import EmbedConfig
 
 def run(cfg: EmbedConfig):
     cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
-    from action3d.data.annotations import find_videos
+    from action3d.data.annotation_io import find_videos
     from action3d.engine.distributed import pick_device
     from action3d.engine.embed import embed_videos
     from action3d.engine.precision import resolve_precision

@@ -21,7 +21,7 @@ from action3d.errors import Action3dError
 
 def run(cfg: PredictConfig) -> list[dict[str, Any]]:
     cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
-    from action3d.data.annotations import find_videos
+    from action3d.data.annotation_io import find_videos
     from action3d.engine.distributed import pick_device
     from action3d.engine.precision import resolve_precision
     from action3d.engine.predict import predict

@@ -7,29 +7,12 @@ command line and from Python; only the key prefix differs (`model.depth` there, 
 """
 from __future__ import annotations
 
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
-from action3d.errors import Action3dError
+from action3d.errors import ConfigError, fail, is_sequence, show
 
-
-class ConfigError(Action3dError, ValueError):
-    """An option outside its rules. A ValueError too, as Python callers of a constructor expect."""
-
-
-def is_sequence(value: Any) -> bool:
-    """A list, tuple or OmegaConf ListConfig (not a string)."""
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-
-
-def show(value: Any) -> str:
-    """A value as the user typed it: lists as `[1,2]`, whatever container they arrive in."""
-    if is_sequence(value):
-        return "[" + ",".join(show(v) for v in value) + "]"
-    return str(value)
-
-
-def fail(key: str, value: Any, allowed: str) -> NoReturn:
-    raise ConfigError(f"{key}={show(value)} is not allowed: {allowed}")
+__all__ = ["ConfigError", "check_choice", "check_ints", "check_range", "fail", "is_int", "is_sequence", "per_block",
+           "per_stage", "show"]
 
 
 def check_choice(key: str, value: Any, allowed: Sequence[Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any, List, Optional
 
 from action3d.config.checks import fail, is_int
 from action3d.config.option import READ_VIDEOS, Context, Rule, commands_with, only_when, option, section
+from action3d.data.formats import FORMAT_NAMES
 
 SYNTHETIC_MAX_CLASSES = 12  # len(action3d.data.synthetic.CLASSES); a test keeps them equal
 
@@ -72,10 +73,8 @@ _RANDOM_RESIZED = only_when("train_crop", "random_resized", reason="it sets rand
 class DataConfig:
     name: str = option("synthetic", commands=DATASET,
                        help="a label, named in the training log and stored with the run's config")
-    format: str = option("synthetic", choices=("synthetic", "list", "kinetics", "ucf101", "hmdb51", "folder",
-                                               "shards"),
-                         commands=DATASET, help="how the dataset is read (one class per format: "
-                                                "action3d.data.formats)")
+    format: str = option("synthetic", choices=FORMAT_NAMES, commands=DATASET,
+                         help="how the dataset is read (one class per format: action3d.data.formats)")
     root: Optional[str] = option(None, commands=DATASET,
                                  help="the video root; list-file paths are relative to it (synthetic: its cache)")
     train_list: Optional[str] = option(None, commands=DATASET, applies=_split_scored("train"),

@@ -19,7 +19,9 @@ _EXPORTS = {
     "VideoReader": "decode", "DecodeError": "decode", "read_all_frames": "decode",
     "write_video": "video_writer",
     "SampleIndex": "index", "resolve_index": "index",
-    "ShardDataset": "shards", "pack_dataset": "shards", "load_shard_split": "shards",
+    "ShardDataset": "shards", "load_shard_split": "shards", "pack_dataset": "shard_pack",
+    "DatasetFormat": "formats", "FORMATS": "formats", "FORMAT_NAMES": "formats", "format_of": "formats",
+    "key_owners": "formats",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -10,8 +10,9 @@ pages stay shared (measured by scripts/bench_scale.py).
 `resolve_index(data_cfg, split)` is `annotations.load_split` (read the annotation files, walk the
 dataset root, match, report missing files) with its result cached under
 `$ACTION3D_CACHE/index/` (`~/.cache/action3d/index/`), so the dataset root may be read-only. The
-cache key is a hash of the format, the root path, the split and the bytes of every annotation file;
-a cached entry also records the modification time of every folder that resolving listed, and is
+cache key is a hash of the format, the root path, the split and the bytes of every annotation file
+(the data format names them: `DatasetFormat.annotation_files`); a cached entry also records the
+modification time of every folder that resolving listed (`DatasetFormat.listed_folders`), and is
 rebuilt when one of them changed (a video added, removed or renamed), or when one had changed
 less than `RACY_NS` before the entry was written. A warm load reads the annotation files (to hash
 them), stats those folders and loads the arrays.
@@ -30,14 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from action3d.errors import Action3dError
+from action3d.data.formats import format_of
 from action3d.files import atomic_write
 
 log = logging.getLogger("action3d.data")
 
 CACHE_VERSION = 1        # bump when the cached content or its meaning changes
 RACY_NS = 2_000_000_000  # folder times this close to the resolution are not trusted (see _load_cached)
-_FOLDER_FORMATS = ("kinetics", "folder")  # formats that find videos by listing folders
 
 
 class SampleIndex:
@@ -137,34 +137,6 @@ def index_cache_dir() -> Path:
     return cache_dir() / "index"
 
 
-def annotation_files(data_cfg) -> list[Path]:
-    """Every file whose content can change what `load_split` returns (those that exist)."""
-    candidates: list[Path] = []
-    for key in ("train_list", "val_list", "classes_file"):
-        value = getattr(data_cfg, key, None)
-        if value:
-            candidates += [Path(value), Path(value).parent / "classes.txt"]
-    if getattr(data_cfg, "annotation_dir", None) and Path(data_cfg.annotation_dir).is_dir():
-        candidates += sorted(p for p in Path(data_cfg.annotation_dir).iterdir())
-    seen, files = set(), []
-    for path in candidates:
-        resolved = path.absolute()
-        if resolved not in seen and resolved.is_file():
-            seen.add(resolved)
-            files.append(resolved)
-    return files
-
-
-def listed_folders(data_cfg) -> list[Path]:
-    """The folders whose listing `load_split` reads (their whole trees), for formats that list."""
-    if data_cfg.format not in _FOLDER_FORMATS or not data_cfg.root:
-        return []
-    root = Path(data_cfg.root).absolute()
-    if data_cfg.format == "kinetics":
-        return [root]
-    return [p for p in (root / (data_cfg.train_list or "train"), root / (data_cfg.val_list or "val")) if p.is_dir()]
-
-
 def folder_times(tops: Sequence[Path]) -> dict[str, int]:
     """Modification time (ns) of every folder under `tops` (symlinked folders are not followed,
     as `os.walk`). Each folder is stat'ed before it is listed, so a change made during the walk
@@ -239,14 +211,12 @@ def _load_cached(path: Path) -> tuple[SampleIndex, list[str], list[str]] | None:
 def resolve_index(data_cfg, split: str, *, use_cache: bool = True) -> tuple[SampleIndex, list[str]]:
     """The samples of `split` ("train" | "val") of the resolved `data_cfg` and its classes, as
     `annotations.load_split` gives them, cached (see the module docstring). Warnings of the
-    resolution (videos missing on disk) are repeated when the cache answers."""
+    resolution (videos missing on disk) are repeated when the cache answers. A streaming format
+    (shards) has no lists to resolve: its `load_split` says so."""
     from action3d.data.annotations import index_videos, load_split
 
-    if data_cfg.format == "shards":
-        raise Action3dError(f"data.format=shards (data.root={data_cfg.root}): packed shards have no annotation "
-                            "lists to resolve (a ShardDataset reads them: action3d.engine.data.shared_index); "
-                            "the data tools need the source dataset (its data=... group)")
-    files = annotation_files(data_cfg)
+    data_format = format_of(data_cfg)  # what it reads: the files hashed, the folders watched
+    files = data_format.annotation_files()
     path = index_cache_dir() / f"{cache_key(data_cfg, split, files)}.npz"
     if use_cache:
         cached = _load_cached(path)
@@ -256,7 +226,7 @@ def resolve_index(data_cfg, split: str, *, use_cache: bool = True) -> tuple[Samp
                 log.warning("%s", note)
             return index, classes
     resolved_at = time.time_ns()
-    times = folder_times(listed_folders(data_cfg))  # before listing: a change meanwhile shows next time
+    times = folder_times(data_format.listed_folders())  # before listing: a change meanwhile shows next time
     index_videos.cache_clear()  # this process may have listed the root before the change
     with _captured_warnings(log) as notes:
         samples, classes = load_split(data_cfg, split)

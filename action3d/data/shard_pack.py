@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from action3d.data.annotations import SHARD_INDEX_FILE, SHARDS_FORMAT, VIDEO_EXTENSIONS
+from action3d.data.annotation_io import SHARD_INDEX_FILE, SHARDS_FORMAT, VIDEO_EXTENSIONS
 from action3d.data.index import SampleIndex
 from action3d.errors import Action3dError
 from action3d.files import atomic_write

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from action3d.data.annotations import SHARD_INDEX_FILE, read_shard_index
+from action3d.data.annotation_io import SHARD_INDEX_FILE, read_shard_index
 from action3d.data.dataset import MAX_ATTEMPTS, DatasetBrokenError, VideoDataset
 from action3d.data.index import SampleIndex
 from action3d.data.shard_pack import VIDEO_SUFFIXES, sample_key

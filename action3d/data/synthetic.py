@@ -21,14 +21,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
 
-from action3d.config.data import DataConfig, SyntheticConfig
 from action3d.config.option import check_fields
-from action3d.data.annotations import write_classes_file, write_list_file
+from action3d.data.annotation_io import write_classes_file, write_list_file
 from action3d.errors import Action3dError
 
 log = logging.getLogger("action3d.data")
@@ -41,6 +40,10 @@ DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1), "
 SHAPES = ("bar", "triangle", "ell", "ellipse")
 SUPERSAMPLE = 2  # shapes are drawn at 2x and averaged: soft, anti-aliased edges
 FPS = 25
+
+# The data.synthetic section (action3d.config.SyntheticConfig). Not imported: the config check reads the
+# dataset formats, and the synthetic format generates its set with this module.
+Settings = Any
 
 
 # --------------------------------------------------------------------------- drawing
@@ -244,7 +247,7 @@ def write_sequence(path: str | Path, names: Sequence[str], *, clips_per_class: i
     return truth
 
 
-def _video_plan(cfg: SyntheticConfig) -> Iterator[Tuple[str, str, int, int]]:
+def _video_plan(cfg: Settings) -> Iterator[Tuple[str, str, int, int]]:
     """(split, class name, label, number) of every video to make."""
     for split, count in (("train", cfg.train_per_class), ("val", cfg.val_per_class)):
         for label, name in enumerate(CLASSES[:cfg.num_classes]):
@@ -252,9 +255,9 @@ def _video_plan(cfg: SyntheticConfig) -> Iterator[Tuple[str, str, int, int]]:
                 yield split, name, label, number
 
 
-def make_synthetic(out_dir: str | Path, cfg: SyntheticConfig, *, progress: bool = True) -> Path:
+def make_synthetic(out_dir: str | Path, cfg: Settings, *, progress: bool = True) -> Path:
     """Write the synthetic dataset into `out_dir`; returns `out_dir` (train.txt, val.txt, classes.txt)."""
-    check_fields(SyntheticConfig, cfg, prefix="data.synthetic.")
+    check_fields(type(cfg), cfg, prefix="data.synthetic.")
     out_dir = Path(out_dir)
     lists: Dict[str, List[Tuple[str, int]]] = {"train": [], "val": []}
     plan = list(_video_plan(cfg))
@@ -269,23 +272,16 @@ def make_synthetic(out_dir: str | Path, cfg: SyntheticConfig, *, progress: bool 
     write_list_file(out_dir / "train.txt", lists["train"], out_dir)
     write_list_file(out_dir / "val.txt", lists["val"], out_dir)
     (out_dir / "synthetic.json").write_text(json.dumps(
-        {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(_plain(cfg))}, indent=1) + "\n")
+        {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(cfg)}, indent=1) + "\n")
     write_classes_file(out_dir / "classes.txt", CLASSES[:cfg.num_classes])  # last: marks it complete
     return out_dir
-
-
-def _plain(cfg) -> SyntheticConfig:
-    """A SyntheticConfig dataclass from a dataclass or an OmegaConf node."""
-    if isinstance(cfg, SyntheticConfig):
-        return cfg
-    return SyntheticConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(SyntheticConfig)})
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("ACTION3D_CACHE") or Path.home() / ".cache" / "action3d")
 
 
-def synthetic_folder_name(cfg: SyntheticConfig) -> str:
+def synthetic_folder_name(cfg: Settings) -> str:
     return (f"synthetic-v{GENERATOR_VERSION}-c{cfg.num_classes}-n{cfg.train_per_class}x{cfg.val_per_class}"
             f"-f{cfg.num_frames}-s{cfg.size}-seed{cfg.seed}")
 
@@ -311,7 +307,7 @@ def _exclusive(lock_path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _generate_once(folder: Path, cfg: SyntheticConfig, progress: bool) -> None:
+def _generate_once(folder: Path, cfg: Settings, progress: bool) -> None:
     """Make the set in `folder` unless it is there; safe when several processes call it at once
     (a lock makes the others wait, and the set is written to a temporary folder then renamed)."""
     if is_complete(folder):
@@ -339,21 +335,11 @@ def _generate_once(folder: Path, cfg: SyntheticConfig, progress: bool) -> None:
 def ensure_synthetic(data_cfg, *, progress: bool = True):
     """Return a copy of `data_cfg` with root/train_list/val_list/classes_file of the synthetic set,
     generating it on first use (into data.root if set, else the cache folder)."""
-    cfg = _plain(data_cfg.synthetic)
-    check_fields(SyntheticConfig, cfg, prefix="data.synthetic.")
+    cfg = data_cfg.synthetic
+    check_fields(type(cfg), cfg, prefix="data.synthetic.")
     folder = Path(data_cfg.root) if data_cfg.root else cache_dir() / synthetic_folder_name(cfg)
     _generate_once(folder.absolute(), cfg, progress)
     generated = {"root": str(folder), "train_list": str(folder / "train.txt"),
                  "val_list": str(folder / "val.txt"), "classes_file": str(folder / "classes.txt")}
     # Paths the user set (e.g. data.val_list=subset.txt for an evaluation) are kept.
-    return _updated(data_cfg, **{k: v for k, v in generated.items() if getattr(data_cfg, k) is None})
-
-
-def _updated(data_cfg, **values):
-    """A copy of a DataConfig dataclass or OmegaConf node with some fields replaced."""
-    if dataclasses.is_dataclass(data_cfg):
-        return dataclasses.replace(data_cfg, **values)
-    from omegaconf import OmegaConf
-
-    plain = OmegaConf.to_container(data_cfg, resolve=True)
-    return OmegaConf.merge(OmegaConf.structured(DataConfig), plain, values)
+    return dataclasses.replace(data_cfg, **{k: v for k, v in generated.items() if getattr(data_cfg, k) is None})

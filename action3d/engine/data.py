@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from action3d.config import runtime as rules
 from action3d.data.annotations import has_split
 from action3d.data.dataset import build_dataset
+from action3d.data.formats import format_of
 from action3d.data.index import resolve_index
 from action3d.data.shards import ShardDataset, ShardLoader, load_shard_split
-from action3d.data.synthetic import ensure_synthetic
 from action3d.data.transforms import normalize
 from action3d.engine import distributed as dist_utils
 from action3d.engine.sampler import BalancedSampler, ResumableSampler
@@ -23,15 +23,16 @@ from action3d.errors import Action3dError
 
 
 def resolve_data(data_cfg: DictConfig, env: Optional[dist_utils.DistEnv] = None) -> DictConfig:
-    """The one place a data config is resolved: the synthetic set's generated paths filled in
-    (rank 0 generates it on first use, the others wait, then only fill in the paths)."""
-    if data_cfg.format != "synthetic":
-        return data_cfg
+    """The one place a data config is resolved: a generated set's paths filled in (the synthetic
+    set: rank 0 generates it on first use, the others wait, then only fill in the paths)."""
+    data_format = format_of(data_cfg)
+    if not data_format.generated:
+        return data_format.resolve()
     main = env is None or env.is_main
     if main:
-        resolved = ensure_synthetic(data_cfg)
+        resolved = data_format.resolve()
     dist_utils.barrier()
-    return resolved if main else ensure_synthetic(data_cfg)
+    return resolved if main else data_format.resolve()
 
 
 def build_train_val(data_cfg: DictConfig, env: dist_utils.DistEnv, *, seed: int
@@ -48,8 +49,9 @@ def shared_index(data_cfg: DictConfig, split: str, env: Optional[dist_utils.Dist
     """`build_dataset`'s samples and classes of `split`, resolved once per job: rank 0 reads the
     annotations and lists the root (or loads the cached result, action3d.data.index), the other
     ranks receive the compact index by broadcast (an error on rank 0 is raised on every rank).
-    Packed shards carry their own index (a file each rank reads) and build a `ShardDataset`."""
-    if data_cfg.format == "shards":
+    A streaming format (packed shards) carries its own index, a file each rank reads, and builds
+    a `ShardDataset`."""
+    if format_of(data_cfg).streams:
         samples, classes = load_shard_split(data_cfg.root, split)
         return {"samples": samples, "classes": classes, "dataset_class": ShardDataset}
     resolved: Any = None

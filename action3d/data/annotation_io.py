@@ -1,0 +1,133 @@
+"""Annotation files in and out, shared by the dataset formats (`action3d.data.formats`).
+
+- list file: `relative/path.mp4 label` per line, whitespace separated, `#` starts a comment line,
+  paths may not contain spaces; paths are relative to `data.root` (default: the list's folder).
+- classes file: one class name per line, or `index name` lines (UCF101's classInd.txt).
+- shard index: `data.root/index.json` of a packed dataset (`action3d data pack`).
+
+Every reader reports a malformed line as `FILE:LINE: what is wrong`, one line. The readers of one
+format only (Kinetics CSVs, UCF101/HMDB51 split files, class folders) live in its module under
+`action3d.data.formats`. Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from action3d.errors import Action3dError
+from action3d.files import atomic_write
+
+Sample = Tuple[str, int]  # (absolute video path, label; -1 = unknown)
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
+                    ".wmv", ".3gp", ".ogv", ".ts")
+SPLITS = ("train", "val")
+
+
+def content_lines(path: str | Path) -> Iterable[Tuple[int, str]]:
+    """(line number, text) of non-blank, non-comment lines; a missing file is a one-line error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise Action3dError(f"{path}: annotation file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise Action3dError(f"{path}: cannot read annotation file ({err})") from None
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield number, text
+
+
+def parse_label(text: str, path, number: int, num_classes: Optional[int]) -> int:
+    """An integer label in 0..num_classes-1 (>= 0 when num_classes is None), else a one-line error."""
+    try:
+        label = int(text)
+    except ValueError:
+        raise Action3dError(f"{path}:{number}: label {text!r} is not an integer") from None
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        allowed = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
+        raise Action3dError(f"{path}:{number}: label {label} is out of range (allowed: {allowed})")
+    return label
+
+
+# --------------------------------------------------------------------------- list files
+
+def read_list_file(path: str | Path, *, root: Optional[str | Path] = None,
+                   num_classes: Optional[int] = None) -> List[Sample]:
+    """Parse `relative/path label` lines; paths are joined to `root` (default: the list's folder)."""
+    base = Path(root) if root is not None else Path(path).resolve().parent
+    samples = []
+    for number, text in content_lines(path):
+        fields = text.split()
+        if len(fields) != 2:
+            raise Action3dError(
+                f"{path}:{number}: expected 'relative/path label' (2 fields, paths without spaces), "
+                f"got {len(fields)} fields: {text[:80]!r}")
+        samples.append((str((base / fields[0]).absolute()), parse_label(fields[1], path, number, num_classes)))
+    return samples
+
+
+def write_list_file(path: str | Path, samples: Sequence[Sample], root: str | Path) -> None:
+    """Write `path label` lines, paths relative to `root` where they lie under it (atomic write)."""
+    root = Path(root).absolute()
+    lines = []
+    for video, label in samples:
+        video_path = Path(video).absolute()
+        shown = os.path.relpath(video_path, root) if video_path.is_relative_to(root) else str(video_path)
+        if any(ch.isspace() for ch in shown):
+            raise Action3dError(f"{video}: list files cannot hold paths with whitespace; rename the file")
+        lines.append(f"{shown} {int(label)}\n")
+    atomic_write(path, "".join(lines))
+
+
+def read_classes_file(path: str | Path) -> List[str]:
+    """One class name per line, or `index name` lines (UCF101's classInd.txt), in file order."""
+    classes = []
+    for _number, text in content_lines(path):
+        first, _, rest = text.partition(" ")
+        classes.append(rest.strip() if first.isdigit() and rest.strip() else text)
+    if len(set(classes)) != len(classes):
+        raise Action3dError(f"{path}: class names must be unique")
+    return classes
+
+
+def write_classes_file(path: str | Path, classes: Sequence[str]) -> None:
+    atomic_write(path, "".join(f"{name}\n" for name in classes))
+
+
+# --------------------------------------------------------------------------- any folder of videos
+
+def find_videos(path: Path, *, key: str = "video") -> List[Path]:
+    """`path` itself if it is a file, else every video file under the folder (sorted, any depth)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        videos = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        if not videos:
+            raise Action3dError(f"{key}={path} is a folder without video files ({', '.join(VIDEO_EXTENSIONS)})")
+        return videos
+    raise Action3dError(f"{key}={path}: no such file or folder")
+
+
+# --------------------------------------------------------------------------- packed shards
+
+SHARD_INDEX_FILE = "index.json"         # written by `action3d data pack` (action3d.data.shard_pack)
+SHARDS_FORMAT = "action3d-shards-v1"
+
+
+def read_shard_index(root: str | Path) -> dict:
+    """The index of a packed dataset (`data.format=shards`): classes, and per split its samples and shards."""
+    path = Path(root) / SHARD_INDEX_FILE
+    try:
+        index = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise Action3dError(f"data.root={root}: no {SHARD_INDEX_FILE}; pack a dataset with `action3d data pack "
+                            "data=... out=DIR` and train with data=shards data.root=DIR") from None
+    except (OSError, ValueError) as err:
+        raise Action3dError(f"{path}: unreadable shard index ({err})") from None
+    if not isinstance(index, dict) or index.get("format") != SHARDS_FORMAT:
+        found = index.get("format") if isinstance(index, dict) else None
+        raise Action3dError(f"{path}: not an action3d shard index (format {found!r}, expected {SHARDS_FORMAT})")
+    return index
