@@ -176,7 +176,7 @@ def prevalidate(command: str, overrides: List[str], *, config_dirs: Sequence[str
 
     from action3d.commands._hydra import _parse, compose_config
     from action3d.commands._sweep import sweep_jobs
-    from action3d.config.validate import preflight
+    from action3d.config.validation import preflight
 
     parsed = _parse(OverridesParser.create(), overrides)
     job_overrides = [o for o in parsed if not o.is_hydra_override()]
@@ -223,7 +223,7 @@ def _task(command: str, run: Callable) -> Callable:
     value out of range) is one line and a recorded failure that ranks last; the sweep goes on."""
     def task(cfg):
         from action3d.commands._sweep import failed_job, in_sweep
-        from action3d.config.validate import check_values
+        from action3d.config.validation import check_values
 
         try:
             check_values(cfg, command)

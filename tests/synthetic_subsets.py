@@ -41,10 +41,10 @@ def single_thread():
 
 def synthetic_root(synthetic: Sequence[str]) -> Path:
     """The synthetic set's folder (generated into $ACTION3D_CACHE on first use)."""
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine.data import resolve_data
 
-    return Path(resolve_data(compose_config("train", list(synthetic)).data).root)
+    return Path(resolve_data(typed_config("train", list(synthetic)).data).root)
 
 
 def subset_lists(out: Path, names: Sequence[str], *, per_class: Sequence[int], synthetic: Sequence[str]) -> list:

@@ -89,7 +89,7 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_config_rules_and_the_cli_path_import_no_torch():
-    code = ("import sys, action3d.cli, action3d.config, action3d.config.validate, action3d.data.formats; "
+    code = ("import sys, action3d.cli, action3d.config, action3d.config.validation, action3d.data.formats; "
             "print(sorted(m for m in ('torch', 'torchvision', 'av') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

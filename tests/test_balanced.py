@@ -86,7 +86,7 @@ def small_subset(tmp_path: Path, per_class: list) -> list:
 
     from conftest import SMALL
 
-    return [*SMALL, *subset_lists(tmp_path / "lists", MOTIONS, per_class=per_class, synthetic=SMALL[:4])]
+    return [*SMALL[4:], *subset_lists(tmp_path / "lists", MOTIONS, per_class=per_class, synthetic=SMALL[:4])]
 
 
 def test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency(tmp_path, cache_dir, monkeypatch):

@@ -29,7 +29,7 @@ from action3d.errors import Action3dError
 PACKAGE = Path(action3d.__file__).parent
 REGISTRY = PACKAGE / "data" / "formats" / "__init__.py"
 # The config rewrite (field metadata) takes these comparisons out of config/*; then empty this set.
-PENDING = {"config/applicability.py", "config/rules.py", "config/validate.py"}
+PENDING: set = set()
 
 # --------------------------------------------------------------------------- no string dispatch
 

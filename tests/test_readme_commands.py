@@ -129,3 +129,30 @@ def test_the_nav_and_the_docs_folder_agree():
     pages = {str(path.relative_to(docs_dir)) for path in docs_dir.rglob("*.md")}
     assert not pages - set(nav), f"pages missing from mkdocs.yml's nav: {sorted(pages - set(nav))}"
     assert len(nav) == len(set(nav)), "a page is in the nav twice"
+
+
+def documented_errors() -> list:
+    """(file:line, command line, the error line shown after it) of every `$ action3d ...` example
+    followed by its `action3d COMMAND: error: ...` line."""
+    found = []
+    for path in documented_files():
+        lines = path.read_text().splitlines()
+        for number, (line, following) in enumerate(zip(lines, lines[1:]), start=1):
+            if line.startswith("$ action3d ") and ": error: " in following:
+                found.append((f"{path.relative_to(ROOT)}:{number}", line[2:], following))
+    return found
+
+
+@pytest.mark.parametrize("where, line, shown", documented_errors(), ids=[w for w, _, _ in documented_errors()])
+def test_a_documented_error_is_the_one_the_command_line_prints(where, line, shown, capsys, tmp_path, monkeypatch):
+    """The error examples of README and the manual are what action3d prints (`...` stands for the rest)."""
+    from action3d.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(line)[1:]) == 2
+    printed = capsys.readouterr().err.strip()
+    expected = shown.strip()
+    if expected.endswith("...)") or expected.endswith("..."):
+        assert printed.startswith(expected.rsplit(", ...", 1)[0].rsplit("...", 1)[0]), printed
+    else:
+        assert printed == expected

@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 from torch.utils.data import SequentialSampler
 
-from action3d.commands._hydra import CONF_DIR, compose_config
+from action3d.commands._hydra import CONF_DIR, compose_config, typed_config
 from action3d.config import runtime as rules
 from action3d.config.checks import ConfigError
 from action3d.engine import data as engine_data
@@ -78,7 +78,7 @@ def test_kinetics_preset_on_this_machine_starts_no_worker_warning():
     """With this machine's real CPU count: auto stays within it, so PyTorch does not warn; the
     preset's old explicit 8 does warn here (when this machine has fewer than 8 CPUs)."""
     cpus = rules.cpus_per_process()
-    cfg = compose_config("train", ["data=kinetics"])
+    cfg = typed_config("train", ["data=kinetics"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         built = loader(cfg.data)
@@ -86,7 +86,7 @@ def test_kinetics_preset_on_this_machine_starts_no_worker_warning():
     assert not [w for w in caught if WORKER_WARNING in str(w.message)]
     if cpus < 8:
         with pytest.warns(UserWarning, match=WORKER_WARNING):
-            loader(compose_config("train", ["data=kinetics", "data.num_workers=8"]).data)
+            loader(typed_config("train", ["data=kinetics", "data.num_workers=8"]).data)
 
 
 @pytest.mark.parametrize("value, words", [(-1, "must be >= 0 (or auto)"), ("many", "expected auto or a whole number"),

@@ -17,7 +17,7 @@ def upgrade_config(stored: Mapping[str, Any], *, path: str = "the checkpoint") -
     """The training config a checkpoint stored, in today's schema: the one place an old config is
     upgraded. A renamed key's value moves to its new name, a removed key is dropped, and a key
     added since takes its default (e.g. data.autorotate, data.preset_workers)."""
-    from action3d.config.validate import check_values
+    from action3d.config.validation import check_values
 
     plain = _dotted(dict(stored))
     for old, new in RENAMED.items():

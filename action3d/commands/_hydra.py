@@ -35,12 +35,12 @@ def compose_config(command: str, overrides: Sequence[str] = (), *, config_dirs: 
     checks it). Hydra composes the defaults tree once per set of config-group choices (`model=`,
     `data=`, ...; cached), then each `key=value` override is applied as Hydra applies it
     (`OmegaConf.update`, `+` adds, `++` forces, `~` deletes). With `check`, every value rule and
-    the refusal of keys the overrides set that cannot apply (`action3d.config.validate`) follow.
+    the refusal of keys the overrides set that cannot apply (`action3d.config.validation`) follow.
     `config_dirs`: extra folders on Hydra's search path (`--config-dir`). Raises
     `Action3dError` naming the key at fault."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from action3d.config.validate import validate
+    from action3d.config.validation import validate
 
     parsed = _parse(OverridesParser.create(), overrides)
     groups = _group_names(command, tuple(config_dirs))

@@ -21,7 +21,7 @@ from action3d.config.data import DataConfig, SyntheticConfig
 from action3d.config.model import ModelConfig
 from action3d.config.option import Rule, option
 from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig
-from action3d.config.validate import check_values, preflight, refuse_inapplicable, validate
+from action3d.config.validation import check_values, preflight, refuse_inapplicable, validate
 
 __all__ = [
     "SCHEMAS", "ConfigError", "DataCommandConfig", "DataConfig", "EmbedConfig", "EvalCommandConfig", "EvalConfig",

@@ -2,7 +2,7 @@
 
 `conf/COMMAND.yaml` lists `COMMAND_schema` first in its defaults, so OmegaConf rejects unknown
 keys and wrong types while Hydra composes; each field's own rules (`action3d.config.option`) are
-checked by `action3d.config.validate` right after. `NOT_READ` says, per command, why a key whose
+checked by `action3d.config.validation` right after. `NOT_READ` says, per command, why a key whose
 `commands=` leaves that command out cannot take effect there.
 """
 from __future__ import annotations

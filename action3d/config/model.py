@@ -1,7 +1,7 @@
 """Typed schema of the `model` section, each field with its rules (`action3d.config.option`).
 
-Field names and meanings follow mmaction2's ResNet3d (the seed documents in the repository's
-design notes; docs/models.md); list fields hold one entry per stage. `ResNet3d(...)` called from
+Field names and meanings follow mmaction2's ResNet3d (docs/models.md describes each option); list
+fields hold one entry per stage. `ResNet3d(...)` called from
 Python checks its arguments with these same rules (`check_resnet3d`), so a mistake reads the same
 from the command line (`model.depth=19`) and from Python (`ResNet3d(19)`).
 """
@@ -115,6 +115,18 @@ def _rgb_in_training(ctx: Context) -> Optional[str]:
             "of the backbones")
 
 
+def _the_datasets_classes(value: Any, ctx: Context) -> None:
+    """A dataset whose config fixes its class count (the synthetic set) must agree with it;
+    other datasets tell later, when their lists are read."""
+    from action3d.data.formats import format_of
+
+    declared = format_of(ctx.root.data).declared_classes() if ctx.command == "train" else None
+    if declared is not None and value != declared[0]:
+        count, key = declared
+        raise ConfigError(f"{ctx.key}={value} but the {ctx.root.data.format} dataset has {count} classes ({key}); "
+                          f"leave {ctx.key} unset to take the dataset's")
+
+
 def _existing_file(value: Any, ctx: Context) -> None:
     from action3d.config.paths import existing_file
 
@@ -139,7 +151,8 @@ class ModelConfig:
                        help="resnet3d: one pathway; slowfast: slow and fast pathways with lateral connections")
     depth: int = option(18, choices=tuple(sorted(ARCH_SETTINGS)), commands=MODEL_COMMANDS,
                         help="ResNet depth: 18/34 basic blocks, 50/101/152 bottlenecks")
-    num_classes: Optional[int] = option(None, low=1, integer=True, commands=MODEL_COMMANDS,
+    num_classes: Optional[int] = option(None, low=1, integer=True, preflight=_the_datasets_classes,
+                                        commands=MODEL_COMMANDS,
                                         help="classifier outputs; unset: the dataset's class count")
     pretrained: Optional[str] = option(None, preflight=_existing_file, commands=MODEL_COMMANDS,
                                        help="weights to start from: an action3d checkpoint, torchvision or "

@@ -5,7 +5,7 @@ declared with `option(...)`, which stores a `Rule` in the dataclass field's meta
 one-line help, its choices, its range, its list length and the rule of each list entry, a custom
 check for what those cannot say (a per-stage list, another key it must agree with), the commands
 it applies to, and a condition under which it cannot take effect. One validator
-(`action3d.config.validate`) reads them; the configuration reference (`docs/reference/config.md`)
+(`action3d.config.validation`) reads them; the configuration reference (`docs/reference/config.md`)
 is generated from them. OmegaConf 2.3 rejects `typing.Literal` in structured configs and an Enum
 cannot name choices such as `3x1x1`, so choices are part of the declaration, not of the type
 (litgpt's idea).
@@ -172,7 +172,7 @@ def commands_with(*names: Sequence[str] | str) -> Tuple[str, ...]:
 def check_value(rule: Rule, key: str, value: Any, ctx: Context) -> None:
     """Raise `ConfigError` (one line naming `key`) when `value` breaks `rule`'s value rules
     (choices, range, length, entries, custom check). Whether it applies is another question
-    (`action3d.config.validate`)."""
+    (`action3d.config.validation`)."""
     from action3d.config.checks import ConfigError, check_choice, check_range, fail, is_int, is_sequence
 
     if value is None:

@@ -321,4 +321,4 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
         crop_size=data_cfg.crop_size, out_of_bound=data_cfg.out_of_bound,
         decode_short_side=data_cfg.decode_short_side, decode_threads=data_cfg.decode_threads,
         max_fail_ratio=data_cfg.max_fail_ratio, root=data_cfg.root, classes=classes, seed=seed,
-        autorotate=getattr(data_cfg, "autorotate", True))  # checkpoints from before the key: on
+        autorotate=data_cfg.autorotate)

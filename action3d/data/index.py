@@ -158,7 +158,7 @@ def cache_key(data_cfg, split: str, files: Sequence[Path]) -> str:
     """A hash of the format, the root path, the split and every annotation file's name and bytes."""
     digest = hashlib.blake2b(digest_size=16)
     root = os.path.abspath(data_cfg.root) if data_cfg.root else ""
-    head = [CACHE_VERSION, data_cfg.format, root, split, getattr(data_cfg, "split", None),
+    head = [CACHE_VERSION, data_cfg.format, root, split, data_cfg.split,
             [str(f) for f in files]]
     digest.update(json.dumps(head).encode())
     for path in files:

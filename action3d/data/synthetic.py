@@ -342,4 +342,5 @@ def ensure_synthetic(data_cfg, *, progress: bool = True):
     generated = {"root": str(folder), "train_list": str(folder / "train.txt"),
                  "val_list": str(folder / "val.txt"), "classes_file": str(folder / "classes.txt")}
     # Paths the user set (e.g. data.val_list=subset.txt for an evaluation) are kept.
-    return dataclasses.replace(data_cfg, **{k: v for k, v in generated.items() if getattr(data_cfg, k) is None})
+    kept = {key: value for key, value in generated.items() if getattr(data_cfg, key) is None}
+    return dataclasses.replace(data_cfg, **kept)

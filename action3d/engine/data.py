@@ -76,7 +76,7 @@ def loader_workers(data_cfg: DictConfig) -> int:
     are those of the machine that runs the loaders, not of the one that wrote the config."""
     value = data_cfg.num_workers
     cpus = rules.cpus_per_process()
-    preset = getattr(data_cfg, "preset_workers", 2)  # checkpoints from before the key
+    preset = data_cfg.preset_workers
     workers = rules.resolve_num_workers(value, preset=preset, cpus_per_process=cpus)
     if value == "auto" and (preset, cpus, workers) not in _logged_worker_choices:
         _logged_worker_choices.add((preset, cpus, workers))

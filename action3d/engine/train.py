@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from action3d.config import ModelConfig, TrainConfig
 from action3d.config import runtime as rules
-from action3d.config.validate import check_values
+from action3d.config.validation import check_values
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from action3d.engine.control import ControlFlags, LossMeter

@@ -57,7 +57,7 @@ def open_reader(video: str, data_cfg: DataConfig, *, resize: bool = True) -> Vid
     `resize`) the decoder-side resize of the data config."""
     return VideoReader(video, short_side=data_cfg.decode_short_side if resize else None,
                        threads=data_cfg.decode_threads,
-                       autorotate=getattr(data_cfg, "autorotate", True))  # checkpoints from before the key: on
+                       autorotate=data_cfg.autorotate)
 
 
 def whole_video(num_frames: int, fps: float) -> Window:

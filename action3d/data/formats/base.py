@@ -34,7 +34,7 @@ What a format does (methods; the one-line errors name the key at fault):
   hashes and watches: the files whose bytes, and the folders whose listings, `load_split` reads.
 
 Nothing here imports torch, torchvision or PyAV, nor `action3d.config`: the config check
-(`action3d.config.validate`) reads the registry, so the formats sit below it (their errors come
+(`action3d.config.validation`) reads the registry, so the formats sit below it (their errors come
 from `action3d.errors`).
 """
 from __future__ import annotations

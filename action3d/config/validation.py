@@ -170,8 +170,6 @@ def preflight(cfg: Any, command: str) -> None:
     required, optional = _splits_read(cfg, command)
     if required or optional:
         format_of(cfg.data).preflight(required=required, optional=optional)
-    if command == "train":
-        format_of(cfg.data).check_num_classes(cfg.model.num_classes)
 
 
 def _splits_read(cfg: Any, command: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
