@@ -85,27 +85,38 @@ class TrainConfig:
 class CheckpointRun:
     """A trained model run over videos: its checkpoint, the data overrides on top of the
     checkpoint's data config, how it runs (`trainer`) and the views per video (`eval`)."""
-    ckpt: str = option(MISSING, preflight=_existing_file, help="an action3d checkpoint (best.pt, last.pt)")
-    data: DataConfig = section(DataConfig, help="overrides of the checkpoint's data config")
+    ckpt: str = option(MISSING, preflight=_existing_file,
+                       help="the training checkpoint (best.pt, last.pt): its model, class names and data config are "
+                            "used, the data.* keys given on the command line on top (data=GROUP: that dataset whole)")
+    data: DataConfig = section(DataConfig,
+                               help="overrides of the checkpoint's data config (only the keys given on the command "
+                                    "line apply)")
     trainer: InferenceConfig = section(InferenceConfig, help="how the model runs")
     eval: EvalConfig = section(EvalConfig, help="the views per video")
 
 
 @dataclass
 class EvalCommandConfig(CheckpointRun):
-    split: str = option("val", choices=("train", "val"), help="which annotation list of the dataset to evaluate")
+    split: str = option("val", choices=("train", "val"), help="which split of the dataset is scored: train or val")
 
 
 @dataclass
 class PredictConfig(CheckpointRun):
-    video: str = option(MISSING, preflight=_existing_path, help="a video file or a folder of videos")
-    topk: int = option(5, low=1, integer=True, help="classes listed per video")
-    json: Optional[str] = option(None, help="also write the predictions as JSON to this file")
-    window: Optional[float] = option(None, **_SECONDS, help="seconds: score every window of one long video")
+    video: str = option(MISSING, preflight=_existing_path,
+                        help="a video file, or a folder (every video under it, sorted)")
+    topk: int = option(5, low=1, integer=True, help="classes listed per video (or window)")
+    json: Optional[str] = option(None,
+                                 help="also write the predictions (with window: the windows and the merged segments) "
+                                      "as JSON to this file")
+    window: Optional[float] = option(None, **_SECONDS,
+                                     help="seconds: score every window of this length of one long video (a file) "
+                                          "instead, one starting every stride seconds and a last one ending with the "
+                                          "video, each sampled as eval samples a whole video; prints the merged "
+                                          "segments (consecutive windows of one top class)")
     stride: Optional[float] = option(None, **_SECONDS, check=_needs_window,
-                                     help="seconds between window starts (default: window)")
+                                     help="seconds between window starts (unset: window, back to back); needs window")
     timeline: Optional[str] = option(None, check=_needs_window,
-                                     help="with window: draw the per-class probabilities to this PNG")
+                                     help="with window: plot the per-class probabilities over time to this PNG")
 
 
 def _action_reads(*actions: str) -> tuple:
@@ -145,26 +156,36 @@ def _not_with_part(value: bool, ctx: Context) -> None:
 
 @dataclass
 class DataCommandConfig:
-    action: str = option(MISSING, choices=DATA_ACTIONS, help="the tool: synth | check | prepare | pack")
-    out: Optional[str] = option(None, required=_out_required, help="the folder to write (check: the cleaned lists)")
+    action: str = option(MISSING, choices=DATA_ACTIONS,
+                         help="the tool: synth writes the synthetic set of data.synthetic.* into out; check decodes "
+                              "every video and lists the unreadable and the short ones (with out: SPLIT_clean.txt "
+                              "lists of the good ones there); prepare re-encodes the videos into out, with list files "
+                              "and classes.txt; pack writes them into tar shards in out (data=shards reads them)")
+    out: Optional[str] = option(None, required=_out_required,
+                                help="the folder to write: required by synth, prepare and pack; check: where the "
+                                     "cleaned lists go (unset: none written)")
     short_side: int = option(128, low=2, integer=True, commands=_action_reads("prepare"),
-                             help="prepare: the short side of the re-encoded videos")
+                             help="prepare: the short side of the re-encoded videos (scaled down, never up)")
     gop: int = option(16, low=1, integer=True, commands=_action_reads("prepare"),
-                      help="prepare: frames between keyframes (cheap seeks)")
+                      help="prepare: frames between keyframes (short: cheap seeks for random access)")
     crf: int = option(23, low=0, high=51, integer=True, commands=_action_reads("prepare"),
-                      help="prepare: x264 quality (lower: better, larger)")
+                      help="prepare: x264 quality (lower: better and larger)")
     workers: int = option(2, low=1, integer=True, commands=_action_reads("check", "prepare"),
-                          help="processes that read or re-encode videos")
+                          help="processes that read or re-encode videos (1: in this process)")
     min_frames: int = option(0, low=0, integer=True, commands=_action_reads("check"),
-                             help="check: shorter videos are reported (0: the clip span)")
+                             help="check: videos with fewer frames are listed as short (0: the clip span, "
+                                  "(data.clip_len - 1) x data.frame_interval + 1)")
     split: str = option("all", choices=("train", "val", "all"), commands=_action_reads("check", "prepare", "pack"),
-                        help="which split the tool reads")
+                        help="which split the tool reads: train, val or all (both, where defined)")
     part: Optional[str] = option(None, check=_part, commands=_action_reads("prepare"),
-                                 help="prepare: I/N, only the I-th of N deterministic parts of the videos")
+                                 help="prepare: I/N, only the I-th of N deterministic parts of the videos (e.g. a "
+                                      "SLURM array: part=$SLURM_ARRAY_TASK_ID/8); when every part is done, merge=true "
+                                      "writes the lists")
     merge: bool = option(False, check=_not_with_part, commands=_action_reads("prepare"),
-                         help="prepare: write the final lists from the finished parts")
+                         help="prepare: write the final lists from the finished parts (not with part=)")
     shard_mb: float = option(200.0, low=0.0, low_open=True, commands=_action_reads("pack"),
-                             help="pack: size of each tar shard in MB (aim for more shards than GPUs x workers)")
+                             help="pack: the size of each tar shard in MB (aim for more shards than GPUs x loader "
+                                  "workers)")
     data: DataConfig = section(DataConfig, help="the dataset the tool reads")
 
 
@@ -176,9 +197,10 @@ def _model_num_classes_unset(ctx: Context) -> Optional[str]:
 @dataclass
 class InfoConfig:
     input: List[int] = option(factory=lambda: [3, 8, 64, 64], length=4, items=Rule(low=1, integer=True),
-                              entries="[C,T,H,W]", help="the clip shape summarised: channels, frames, height, width")
+                              entries="[C,T,H,W]",
+                              help="the clip shape summarised, [C,T,H,W]: channels, frames, height, width")
     default_num_classes: int = option(400, low=1, integer=True, applies=_model_num_classes_unset,
-                                      help="classifier outputs when model.num_classes is unset")
+                                      help="classifier outputs when model.num_classes is unset (info reads no dataset)")
     model: ModelConfig = section(ModelConfig, check=check_architecture, help="the network")
     data: DataConfig = section(DataConfig, commands=(), help="not read: info takes input=[C,T,H,W]")
 
@@ -186,28 +208,41 @@ class InfoConfig:
 @dataclass
 class ExportConfig:
     """Always fp32 on the CPU: no trainer section (its device and precision could not apply)."""
-    ckpt: str = option(MISSING, preflight=_existing_file, help="an action3d checkpoint")
-    format: str = option(MISSING, choices=("onnx", "torchscript"), help="onnx | torchscript")
-    out: str = option(MISSING, help="the model file; the sidecar JSON goes to OUT.json")
-    data: DataConfig = section(DataConfig, help="the sampling the sidecar records")
+    ckpt: str = option(MISSING, preflight=_existing_file,
+                       help="the training checkpoint to export (its model, class names and data config)")
+    format: str = option(MISSING, choices=("onnx", "torchscript"), help="onnx or torchscript")
+    out: str = option(MISSING,
+                      help="the model file: fp32, uint8 clips (N, C, T, H, W) in, (logits, probabilities) out, "
+                           "normalised inside; the sidecar OUT.json beside it holds the class names and the sampling")
+    data: DataConfig = section(DataConfig,
+                               help="the sampling the sidecar records and the input shape (data.* overrides on top of "
+                                    "the checkpoint's)")
 
 
 @dataclass
 class EmbedConfig(CheckpointRun):
-    video: str = option(MISSING, preflight=_existing_path, help="a video file or a folder of videos")
-    out: str = option(MISSING, help="folder: one .npy per video and index.csv")
-    window: Optional[float] = option(None, **_SECONDS, help="seconds: one embedding per window instead of per video")
+    video: str = option(MISSING, preflight=_existing_path,
+                        help="a video file, or a folder (every video under it, sorted)")
+    out: str = option(MISSING,
+                      help="the folder to write: one .npy of pooled backbone features per video (its path below the "
+                           "given folder, .npy appended) and index.csv listing every row")
+    window: Optional[float] = option(None, **_SECONDS,
+                                     help="seconds: one row per window of this length instead of one per video "
+                                          "(windows as in predict)")
     stride: Optional[float] = option(None, **_SECONDS, check=_needs_window,
-                                     help="seconds between window starts (default: window)")
+                                     help="seconds between window starts (unset: window, back to back); needs window")
 
 
 @dataclass
 class ExplainConfig(CheckpointRun):
     """`eval` here: the views that choose the top class."""
-    video: str = option(MISSING, preflight=_a_file, help="one video file")
-    out: str = option(MISSING, help="the video with the Grad-CAM heat map over every frame")
-    class_name: Optional[str] = option(None, help="explain this class (default: the video's top class); "
-                                                  "on the command line also class=NAME")
+    video: str = option(MISSING, preflight=_a_file, help="one video file (not a folder)")
+    out: str = option(MISSING,
+                      help="the video to write: the input with the Grad-CAM heat map of the class over every frame")
+    class_name: Optional[str] = option(None,
+                                       help="the class to explain (unset: the video's top class, scored with "
+                                            "eval.num_clips x eval.num_crops views); on the command line also "
+                                            "class=NAME")
 
 
 SCHEMAS = {

@@ -29,12 +29,16 @@ def _even_size(value: Any, ctx: Context) -> None:
 
 @dataclass
 class SyntheticConfig:
-    num_classes: int = option(8, low=2, high=SYNTHETIC_MAX_CLASSES, integer=True, help="motion classes")
+    num_classes: int = option(8, low=2, high=SYNTHETIC_MAX_CLASSES, integer=True,
+                              help="motion classes of the set (moving shapes whose class is the motion)")
     train_per_class: int = option(48, low=1, integer=True, help="training videos per class")
     val_per_class: int = option(12, low=1, integer=True, help="validation videos per class")
     num_frames: int = option(16, low=2, integer=True, help="frames per video")
-    size: int = option(64, low=16, integer=True, check=_even_size, help="frame height and width in pixels")
-    seed: int = option(0, low=0, integer=True, help="the generator's seed (which videos are drawn)")
+    size: int = option(64, low=16, integer=True, check=_even_size,
+                       help="frame height and width in pixels (an even number)")
+    seed: int = option(0, low=0, integer=True,
+                       help="the generator's seed: another seed draws other pixels in the same layout (classes, "
+                            "counts)")
 
 
 def _num_workers(value: Any, ctx: Context) -> None:
@@ -72,62 +76,124 @@ _RANDOM_RESIZED = only_when("train_crop", "random_resized", reason="it sets rand
 @dataclass
 class DataConfig:
     name: str = option("synthetic", commands=DATASET,
-                       help="a label, named in the training log and stored with the run's config")
+                       help="a label: named in the training log's first line (`data: NAME (data.format=...), N "
+                            "training videos, ...`) and stored with the run's config")
     format: str = option("synthetic", choices=FORMAT_NAMES, commands=DATASET,
-                         help="how the dataset is read (one class per format: action3d.data.formats)")
+                         help="how the dataset is read: synthetic (generated, then list files), list "
+                              "(`relative/path.mp4 label` lines), kinetics (annotation CSVs), ucf101 and hmdb51 "
+                              "(official split files), folder (class folders) or shards (tar shards written by "
+                              "`action3d data pack`)")
     root: Optional[str] = option(None, commands=DATASET,
-                                 help="the video root; list-file paths are relative to it (synthetic: its cache)")
+                                 help="the dataset's folder: list-file paths are relative to it (unset: the list's "
+                                      "folder); the class folders (folder, ucf101, hmdb51), the videos (kinetics) or "
+                                      "the packed shards (shards) are under it; synthetic: where the set is generated "
+                                      "(unset: $ACTION3D_CACHE or ~/.cache/action3d)")
     train_list: Optional[str] = option(None, commands=DATASET, applies=_split_scored("train"),
-                                       help="annotation file of the training split")
+                                       help="the training split: its list file (list, synthetic), its CSV (kinetics), "
+                                            "or its folder of class folders under data.root (folder; unset: train)")
     val_list: Optional[str] = option(None, commands=DATASET, applies=_split_scored("val"),
-                                     help="annotation file of the validation split")
-    classes_file: Optional[str] = option(None, commands=DATASET, help="class names in label order")
+                                     help="the validation split, as data.train_list (folder; unset: val); a dataset "
+                                          "without one trains without validation and best.pt is the last epoch's")
+    classes_file: Optional[str] = option(None, commands=DATASET,
+                                         help="class names in label order (one per line, or `index name` lines); "
+                                              "unset: classes.txt beside the training list, else 0..K-1 (list files), "
+                                              "the sorted class folders of the training split (folder) or the training "
+                                              "CSV's sorted labels (kinetics)")
     annotation_dir: Optional[str] = option(None, commands=DATASET,
-                                           help="UCF101/HMDB51: the folder of the official split files")
-    split: int = option(1, low=1, high=3, integer=True, commands=DATASET, help="UCF101/HMDB51 official split")
-    clip_len: int = option(8, low=1, integer=True, commands=(*SAMPLING, "data check"), help="frames per clip")
+                                           help="the folder of the official split files: UCF101's classInd.txt, "
+                                                "trainlist0N.txt and testlist0N.txt; HMDB51's CLASS_test_splitN.txt")
+    split: int = option(1, low=1, high=3, integer=True, commands=DATASET,
+                        help="which official split (1-3) is read: its training part for training, its test part for "
+                             "validation")
+    clip_len: int = option(8, low=1, integer=True, commands=(*SAMPLING, "data check"),
+                           help="frames per clip (mmaction2's SampleFrames); a clip spans (clip_len - 1) x "
+                                "frame_interval + 1 frames of the video")
     frame_interval: int = option(2, low=1, integer=True, commands=(*SAMPLING, "data check"),
-                                 help="step between the frames of a clip")
+                                 help="step between the frames of a clip (every frame_interval-th frame)")
     num_clips: int = option(1, low=1, integer=True, commands=TRAINING,
-                            help="clips per video in training (eval/predict: eval.num_clips)")
+                            help="clips per video in training: each drawn independently anywhere in the video, with "
+                                 "its own crop and flip and the video's label; validation during training spreads this "
+                                 "many evenly over each video (`action3d eval`, predict, embed, explain: "
+                                 "eval.num_clips)")
     out_of_bound: str = option("loop", choices=("loop", "repeat_last"), commands=DECODING,
-                               help="clips longer than the video: wrap around, or repeat the last frame")
+                               help="clips that run past the end of the video: loop wraps around to its start, "
+                                    "repeat_last repeats the clip's last frame inside the video")
     short_side: int = option(72, low=1, integer=True, check=_at_least_crop, commands=SAMPLING,
-                             help="test and validation resize of the short side, before the crops")
-    crop_size: int = option(64, low=1, integer=True, commands=SAMPLING, help="clip height and width")
+                             help="test and validation: the short side a frame is resized to before the centre, three "
+                                  "or ten crops of data.crop_size (so >= data.crop_size); explain resizes whole frames "
+                                  "to it. Training crops are chosen relative to the frame, so it does not change them")
+    crop_size: int = option(64, low=1, integer=True, commands=SAMPLING,
+                            help="clip height and width: the test crops' size, and the size training crops are resized "
+                                 "to")
     train_crop: str = option("random_resized", choices=("random_resized", "multiscale"), commands=TRAINING,
-                             help="training crop: Inception-style random_resized, or TSN's multiscale")
+                             help="training crop: random_resized (Inception-style: a random share of the frame's area "
+                                  "in data.crop_area_range, aspect ratio 3/4 to 4/3) or multiscale (TSN's: height and "
+                                  "width each 1, 0.875, 0.75 or 0.66 of the short side, at most one step apart, at one "
+                                  "of 5 fixed spots: the corners and the centre); then resized to data.crop_size")
     crop_area_range: List[float] = option(factory=lambda: [0.08, 1.0], length=2,
                                           items=Rule(low=0.0, low_open=True, high=1.0), check=_ordered_pair,
                                           applies=_RANDOM_RESIZED,
                                           commands=TRAINING, entries="[low, high]",
-                                          help="random_resized: the share of the frame's area a crop covers")
-    flip: bool = option(True, commands=TRAINING, help="random horizontal flips in training")
+                                          help="random_resized: the share [low, high] of the frame's area a training "
+                                               "crop covers, 0 < low <= high <= 1")
+    flip: bool = option(True, commands=TRAINING,
+                        help="random horizontal flips (half the clips) in training; leave it off where a mirror image "
+                             "changes the class (the synthetic set's move_left and move_right)")
     decode_short_side: Optional[int] = option(None, low=1, integer=True, commands=DECODING,
-                                              help="resize inside the decoder, before any crop")
-    decode_threads: int = option(1, low=1, integer=True, commands=DECODING, help="decoder threads per loader worker")
+                                              help="scale frames inside the decoder (with the RGB conversion) to this "
+                                                   "short side, before any crop: cheaper for large raw videos; unset: "
+                                                   "the stored size")
+    decode_threads: int = option(1, low=1, integer=True, commands=DECODING,
+                                 help="decoder threads per loader worker (or per process without workers)")
     autorotate: bool = option(True, commands=(*DECODING, "data check", "data prepare", "data pack"),
-                              help="read phone videos upright, as their display matrix says")
-    batch_size: int = option(8, low=1, integer=True, commands=TRAINING, help="clips per process and step")
+                              help="read phone videos stored sideways upright, as their display matrix says (90, 180 "
+                                   "or 270 degrees, mirrored too), like players and ffmpeg's autorotate; sizes, crops "
+                                   "and the output of `data prepare` refer to the upright frames. false: the frames as "
+                                   "stored")
+    batch_size: int = option(8, low=1, integer=True, commands=TRAINING,
+                             help="training videos per process and micro-batch (each gives data.num_clips clips), and "
+                                  "videos per batch in its validation; the global batch is batch_size x processes x "
+                                  "trainer.accum_steps (`action3d eval`: eval.batch_size)")
     sampler: str = option("random", choices=("random", "balanced"), commands=TRAINING,
-                          help="random: a seeded permutation per epoch; balanced: class-balanced draws")
+                          help="random: a seeded permutation per epoch, split across processes; balanced: "
+                               "class-balanced draws with replacement (a class drawn uniformly, then one of its "
+                               "videos; as many draws per epoch as there are videos); format=shards streams and takes "
+                               "random only")
     shard_shuffle: int = option(128, low=0, integer=True, commands=TRAINING,
-                                help="format=shards: shuffle buffer per loader worker, in videos (0: off)")
+                                help="training: the shuffle buffer of each loader worker, in videos, mixing its part "
+                                     "of the epoch's shard order (the shards are permuted every epoch); 0: shard order "
+                                     "only")
     num_workers: Any = option(2, check=_num_workers, commands=LOADING,
-                              help="loader worker processes per process: a number, or auto")
+                              help="loader worker processes per process: a number >= 0 (always obeyed; 0 loads in the "
+                                   "process itself), or auto: data.preset_workers capped by the CPUs available to each "
+                                   "process (its CPU affinity divided by torchrun's LOCAL_WORLD_SIZE), the number "
+                                   "chosen named in the log. With 0 in every job of a one-process command line the CLI "
+                                   "leaves OMP_WAIT_POLICY unset (OpenMP threads may spin); otherwise it sets it to "
+                                   "PASSIVE, unless it is set already")
     preset_workers: int = option(2, low=0, integer=True, commands=LOADING,
-                                 help="auto: this many workers, capped by the CPUs available to each process")
-    pin_memory: bool = option(True, commands=LOADING, help="page-locked batches (CUDA runs only)")
+                                 help="what data.num_workers=auto aims for (a dataset group's number), capped by the "
+                                      "CPUs available to each process")
+    pin_memory: bool = option(True, commands=LOADING,
+                              help="page-locked batches, for faster copies to the GPU (only where CUDA is available)")
     persistent_workers: bool = option(True, applies=_with_workers, commands=TRAINING,
-                                      help="keep the training loader's workers between epochs")
+                                      help="keep the training loader's workers alive between epochs (with workers "
+                                           "only)")
     prefetch_factor: int = option(2, low=1, integer=True, applies=_with_workers, commands=LOADING,
-                                  help="batches each loader worker prepares ahead")
+                                  help="batches each loader worker prepares ahead (with workers only)")
     mean: List[float] = option(factory=lambda: [123.675, 116.28, 103.53], length=3, entries="(one per RGB channel)",
-                               commands=SAMPLING, help="per-channel mean subtracted from uint8 pixels")
+                               commands=SAMPLING,
+                               help="per-channel mean on the 0-255 scale (RGB), subtracted on the device from uint8 "
+                                    "batches (default: ImageNet's x 255); export normalises inside the model")
     std: List[float] = option(factory=lambda: [58.395, 57.12, 57.375], length=3, entries="(one per RGB channel)",
                               items=Rule(low=0.0, low_open=True), commands=SAMPLING,
-                              help="per-channel standard deviation pixels are divided by")
+                              help="per-channel standard deviation on the 0-255 scale the pixels are divided by, after "
+                                   "the mean (default: ImageNet's x 255)")
     max_fail_ratio: float = option(0.5, low=0.0, low_open=True, high=1.0, commands=LOADING,
-                                   help="stop when more than this share of the first 50 files fail to decode")
+                                   help="stop, naming a few files, when more than this share of the first 50 files a "
+                                        "process tries fail to decode (training also stops after 20 failures in a "
+                                        "row); other unreadable files are skipped: replaced by another sample in "
+                                        "training, counted apart in evaluation")
     synthetic: SyntheticConfig = section(SyntheticConfig, commands=(*DATASET, "data synth"),
-                                         help="the built-in synthetic set's generator")
+                                         help="the built-in synthetic set's generator: the set is generated on first "
+                                              "use (into data.root, else $ACTION3D_CACHE or ~/.cache/action3d), or by "
+                                              "`action3d data synth out=DIR`")

@@ -141,94 +141,142 @@ def _slowfast_only(ctx: Context) -> Optional[str]:
 
 _SLOWFAST = dict(commands=MODEL_COMMANDS, applies=_slowfast_only)
 _POSITIVE_INT = Rule(low=1, integer=True)
-_FLAGS_HELP = "per stage: one 0/1 for every block, or a list with one 0/1 per block"
+_FLAGS_HELP = ("per stage, an int for all its blocks or a list with one 0/1 per block (a single int: every block of "
+               "every stage)")
 
 
 @dataclass
 class ModelConfig:
-    name: str = option("tiny", commands=MODEL_COMMANDS, help="preset name, shown in logs and reports")
+    name: str = option("tiny", commands=MODEL_COMMANDS,
+                       help="a label: printed by `action3d info` and stored with the run's config in its checkpoints; "
+                            "each preset (`model=NAME`) sets its own name")
     arch: str = option("resnet3d", choices=ARCHS, commands=MODEL_COMMANDS,
-                       help="resnet3d: one pathway; slowfast: slow and fast pathways with lateral connections")
+                       help="`resnet3d`: one pathway; `slowfast`: a slow and a fast pathway joined by lateral "
+                            "connections (resample_rate, speed_ratio, channel_ratio, fusion_kernel and the fast_* keys "
+                            "apply only there)")
     depth: int = option(18, choices=tuple(sorted(ARCH_SETTINGS)), commands=MODEL_COMMANDS,
-                        help="ResNet depth: 18/34 basic blocks, 50/101/152 bottlenecks")
+                        help="ResNet depth: 18 and 34 build basic blocks (two 3x3 convs), 50, 101 and 152 bottlenecks "
+                             "(1x1x1 reduce, 3x3, 1x1x1 expand x4); it sets the blocks per stage (18: [2,2,2,2], 34 "
+                             "and 50: [3,4,6,3], 101: [3,4,23,3], 152: [3,8,36,3]) unless model.stage_blocks is given")
     num_classes: Optional[int] = option(None, low=1, integer=True, preflight=_the_datasets_classes,
                                         commands=MODEL_COMMANDS,
-                                        help="classifier outputs; unset: the dataset's class count")
+                                        help="classifier outputs (logits per clip); unset: the dataset's number of "
+                                             "classes (`info`: default_num_classes); set, it must equal the dataset's")
     pretrained: Optional[str] = option(None, preflight=_existing_file, commands=MODEL_COMMANDS,
-                                       help="weights to start from: an action3d checkpoint, torchvision or "
-                                            "mmaction2 file, or 2D ImageNet weights to inflate")
+                                       help="weights to load into the built model: an action3d checkpoint, an "
+                                            "mmaction2 recognizer checkpoint, a torchvision r3d_18/mc3_18 state dict, "
+                                            "or 2D ImageNet ResNet weights to inflate; the kind is recognised from the "
+                                            "contents and one line reports what was loaded; a classifier of another "
+                                            "class count is re-initialised")
     pretrained2d: bool = option(True, applies=_with_pretrained, commands=MODEL_COMMANDS,
-                                help="allow inflating 2D ImageNet weights into the 3D model")
+                                help="allow model.pretrained to be 2D ImageNet weights, inflated into 3D (each 2D "
+                                     "kernel repeated along time and divided by the temporal kernel size; BN copied); "
+                                     "false: such a file is refused")
     stage_blocks: Optional[List[int]] = option(None, check=_per_stage_ints, commands=MODEL_COMMANDS,
-                                               help="blocks per stage; unset: the depth's")
+                                               help="blocks per stage, one entry per stage, replacing the depth's "
+                                                    "(e.g. [1,1,1,1]); unset: the depth's")
     in_channels: int = option(3, low=1, integer=True, applies=_rgb_in_training, commands=MODEL_COMMANDS,
-                              help="input channels of the stem (videos are RGB: 3)")
+                              help="input channels of the stem; videos decode to 3 (RGB), so train takes 3 only: other "
+                                   "values serve `action3d info` and Python use of the backbones")
     base_channels: int = option(64, low=1, integer=True, commands=MODEL_COMMANDS,
-                                help="channels of the stem; stage i has base_channels * 2**i planes")
+                                help="output channels of the stem (its width); stage i has base_channels * 2**i planes "
+                                     "(x4 at a bottleneck's output)")
     out_indices: Optional[List[int]] = option(None, check=_stage_indices, commands=MODEL_COMMANDS,
-                                              help="stages whose features the backbone returns; unset: the last")
+                                              help="stages (0-based) whose features the backbone returns, a tuple when "
+                                                   "several; the head classifies the last one and later stages are not "
+                                                   "built; unset: the last stage (SlowFast: always the last)")
     num_stages: int = option(4, low=1, high=4, integer=True, commands=MODEL_COMMANDS,
-                             help="residual stages (1..4); per-stage lists describe this many")
+                             help="residual stages (1..4); per-stage lists have this many entries (a 4-entry list is "
+                                  "cut to the first num_stages)")
     spatial_strides: List[int] = option(factory=lambda: [1, 2, 2, 2], check=_per_stage_ints,
-                                        commands=MODEL_COMMANDS, help="spatial stride of each stage's first block")
+                                        commands=MODEL_COMMANDS,
+                                        help="per stage: the spatial stride of its first block; a stride (temporal "
+                                             "too) or a change of width gives that block a shortcut convolution "
+                                             "(model.shortcut_type)")
     temporal_strides: List[int] = option(factory=lambda: [1, 1, 1, 1], check=_per_stage_ints,
-                                         commands=MODEL_COMMANDS, help="temporal stride of each stage's first block")
+                                         commands=MODEL_COMMANDS,
+                                         help="per stage: the temporal stride of its first block")
     dilations: List[int] = option(factory=lambda: [1, 1, 1, 1], check=_per_stage_ints, commands=MODEL_COMMANDS,
-                                  help="spatial dilation of each stage's convolutions")
+                                  help="per stage: the spatial dilation of its blocks' first 3x3 convolution")
     conv1_kernel: List[int] = option(factory=lambda: [3, 7, 7], length=3, items=_POSITIVE_INT,
                                      entries="(temporal, height, width)", commands=MODEL_COMMANDS,
-                                     help="stem convolution kernel (temporal, height, width)")
+                                     help="the stem convolution's kernel (temporal, height, width), padded by half its "
+                                          "size on each side")
     conv1_stride: List[int] = option(factory=lambda: [1, 2], length=2, items=_POSITIVE_INT,
                                      entries="(temporal, spatial)", commands=MODEL_COMMANDS,
-                                     help="stem convolution stride (temporal, spatial)")
+                                     help="the stem convolution's stride (temporal, spatial)")
     pool1_stride: List[int] = option(factory=lambda: [1, 2], length=2, items=_POSITIVE_INT,
                                      entries="(temporal, spatial)", commands=MODEL_COMMANDS,
-                                     help="stem max-pool stride (temporal, spatial)")
-    with_pool1: bool = option(True, commands=MODEL_COMMANDS, help="the stem's 1x3x3 max-pool")
-    with_pool2: bool = option(True, commands=MODEL_COMMANDS, help="a (2,1,1) temporal max-pool after stage 1")
+                                     help="the stride (temporal, spatial) of the stem's 1x3x3 max-pool "
+                                          "(model.with_pool1)")
+    with_pool1: bool = option(True, commands=MODEL_COMMANDS,
+                              help="the stem's 1x3x3 max-pool after its convolution (false: none, as in R3D-18)")
+    with_pool2: bool = option(True, commands=MODEL_COMMANDS,
+                              help="a (2,1,1) temporal max-pool after stage 1, as in I3D: it halves the frames")
     style: str = option("pytorch", choices=("pytorch", "caffe"), applies=_bottleneck_only, commands=MODEL_COMMANDS,
-                        help="bottleneck stride on the 3x3 conv (pytorch) or the first 1x1 conv (caffe)")
+                        help="where a bottleneck strides: `pytorch` on its 3x3 conv, `caffe` on its first 1x1x1 conv "
+                             "(basic blocks always stride their first conv)")
     advanced: bool = option(False, applies=_shortcut_b, commands=MODEL_COMMANDS,
-                            help="ResNet-D shortcut: average-pool, then an unstrided 1x1x1 conv")
+                            help="ResNet-D shortcut (shortcut_type B): average-pool, then an unstrided 1x1x1 conv, so "
+                                 "no input position is skipped")
     shortcut_type: str = option("B", choices=("A", "B"), commands=MODEL_COMMANDS,
-                                help="B: 1x1x1 conv + BN; A: parameter-free zero-padded identity (Hara et al.)")
+                                help="the shortcut of a block that changes size or width: `B` a strided 1x1x1 conv + "
+                                     "BN; `A` parameter-free, a strided identity with the new channels zero-filled "
+                                     "(Hara et al.)")
     frozen_stages: int = option(-1, check=_frozen_stages, commands=MODEL_COMMANDS,
-                                help="stem and stages 1..k get no gradient and keep BN frozen (-1: none)")
+                                help="the stem and stages 1..k get no gradient and keep their BN in eval mode, k from "
+                                     "-1 (none) and 0 (the stem only) to num_stages")
     inflate: List[Any] = option(factory=lambda: [1, 1, 1, 1], check=_per_block_flags, commands=MODEL_COMMANDS,
-                                help=f"temporal kernels: {_FLAGS_HELP}")
+                                help=f"which blocks get temporal kernels, {_FLAGS_HELP}: an inflated basic block has "
+                                     "3x3x3 convs (else 1x3x3), an inflated bottleneck follows model.inflate_style "
+                                     "(else 1x1x1 + 1x3x3 + 1x1x1)")
     inflate_style: str = option("3x1x1", choices=("3x1x1", "3x3x3"), applies=_bottleneck_only,
-                                commands=MODEL_COMMANDS, help="which bottleneck conv an inflated block makes 3D")
+                                commands=MODEL_COMMANDS,
+                                help="which conv of an inflated bottleneck gets the temporal kernel: `3x1x1` its first "
+                                     "(3x1x1 + 1x3x3 + 1x1x1), `3x3x3` its middle one (1x1x1 + 3x3x3 + 1x1x1)")
     non_local: List[Any] = option(factory=lambda: [0, 0, 0, 0], check=_per_block_flags, commands=MODEL_COMMANDS,
-                                  help=f"non-local blocks after blocks: {_FLAGS_HELP}")
+                                  help=f"non-local blocks after the flagged blocks, {_FLAGS_HELP}; each starts as the "
+                                       "identity (its output BN is zero)")
     non_local_mode: str = option("embedded_gaussian", choices=NON_LOCAL_MODES, applies=_with_non_local,
-                                 commands=MODEL_COMMANDS, help="the non-local affinity")
+                                 commands=MODEL_COMMANDS,
+                                 help="the non-local affinity: `embedded_gaussian` a softmax, `dot_product` divided by "
+                                      "the number of positions")
     non_local_sub_sample: bool = option(False, applies=_with_non_local, commands=MODEL_COMMANDS,
-                                        help="max-pool the keys and values of non-local blocks")
+                                        help="max-pool the keys and values of non-local blocks 2x2 in space (4x fewer "
+                                             "positions to attend to)")
     non_local_use_scale: bool = option(False, applies=_with_non_local, commands=MODEL_COMMANDS,
-                                       help="embedded_gaussian: divide affinities by sqrt(C')")
-    norm_eval: bool = option(False, commands=MODEL_COMMANDS, help="keep every BN frozen (eval mode) in training")
+                                       help="embedded_gaussian: divide the affinities by sqrt(C') before the softmax")
+    norm_eval: bool = option(False, commands=MODEL_COMMANDS,
+                             help="keep every BN in eval mode (frozen running statistics) while training; their "
+                                  "weights still learn")
     with_cp: bool = option(False, commands=MODEL_COMMANDS,
-                           help="gradient checkpointing per block (less memory, ~30% more compute)")
+                           help="gradient checkpointing per block (torch.utils.checkpoint): less memory for ~30% more "
+                                "compute, the same gradients")
     zero_init_residual: bool = option(True, commands=MODEL_COMMANDS,
-                                      help="each block's last BN starts at zero (blocks start as identity)")
+                                      help="each block's last BN starts at zero, so every block starts as the identity")
     dropout: float = option(0.5, low=0.0, high=1.0, high_open=True, commands=MODEL_COMMANDS,
-                            help="dropout before the classifier")
+                            help="dropout before the classifier (the head: global average pool, dropout, linear)")
     # SlowFast only: the top-level fields describe the slow pathway.
     resample_rate: int = option(8, low=1, integer=True, **_SLOWFAST,
-                                help="tau: the slow pathway takes every tau-th input frame")
+                                help="tau: the slow pathway takes every tau-th frame of the input clip")
     speed_ratio: int = option(8, low=1, integer=True, **_SLOWFAST,
                               check=_divides("resample_rate", " (the fast pathway takes every "
                                                               "resample_rate/speed_ratio-th frame)"),
-                              help="alpha: fast pathway frame rate / slow pathway frame rate")
+                              help="alpha: the fast pathway takes alpha times as many frames as the slow one (every "
+                                   "resample_rate/alpha-th frame; alpha must divide resample_rate); also the temporal "
+                                   "stride of the lateral connections")
     channel_ratio: int = option(8, low=1, integer=True, check=_divides("base_channels"), **_SLOWFAST,
-                                help="1/beta: slow channels / fast channels")
+                                help="1/beta: the fast pathway has base_channels / channel_ratio channels (it must "
+                                     "divide model.base_channels)")
     fusion_kernel: int = option(5, low=1, integer=True, check=_odd, **_SLOWFAST,
-                                help="temporal kernel of the lateral connections")
+                                help="the temporal kernel (odd) of the lateral (k,1,1) convs that join the fast "
+                                     "pathway to the slow one after the stem and every stage but the last")
     fast_conv1_kernel: List[int] = option(factory=lambda: [5, 7, 7], length=3, items=_POSITIVE_INT,
                                           entries="(temporal, height, width)", **_SLOWFAST,
-                                          help="the fast pathway's stem kernel")
+                                          help="the fast pathway's stem kernel; it shares the slow pathway's other "
+                                               "keys but has no non-local blocks")
     fast_inflate: List[Any] = option(factory=lambda: [1, 1, 1, 1], check=_per_block_flags, **_SLOWFAST,
-                                     help=f"the fast pathway's temporal kernels: {_FLAGS_HELP}")
+                                     help=f"the fast pathway's temporal kernels (as model.inflate), {_FLAGS_HELP}")
 
 
 # --------------------------------------------------------------------------- ResNet3d's arguments, from Python

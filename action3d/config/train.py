@@ -16,17 +16,22 @@ _MULTISTEP = only_when("name", "multistep", reason="it is a multistep setting")
 
 @dataclass
 class OptimConfig:
-    name: str = option("sgd", choices=("sgd", "adamw"), help="the optimiser")
+    name: str = option("sgd", choices=("sgd", "adamw"), help="the optimiser: sgd (with momentum) or adamw")
     lr: float = option(0.04, low=0.0, low_open=True,
-                       help="learning rate for the global batch (8 clips by default); scale it linearly")
+                       help="learning rate for a global batch of 8 clips (data.batch_size x processes x "
+                            "trainer.accum_steps); scale it linearly with the global batch. With "
+                            "optim.backbone_lr_mult: the head's rate")
     momentum: float = option(0.9, low=0.0, high=1.0, applies=_SGD, help="SGD momentum")
     nesterov: bool = option(False, applies=_SGD, help="SGD: Nesterov momentum")
-    weight_decay: float = option(1e-4, low=0.0, help="decoupled (AdamW) or L2 (SGD) weight decay")
+    weight_decay: float = option(1e-4, low=0.0, help="weight decay: L2 for SGD, decoupled for AdamW")
     betas: List[float] = option(factory=lambda: [0.9, 0.999], length=2, items=Rule(low=0.0, high=1.0, high_open=True),
-                                applies=_ADAMW, help="AdamW's betas")
-    no_decay_norm_bias: bool = option(True, help="no weight decay on norm weights and biases")
+                                applies=_ADAMW, help="AdamW's (beta1, beta2): the decay rates of its gradient averages")
+    no_decay_norm_bias: bool = option(True, help="no weight decay on norm layers' weights and on biases")
     backbone_lr_mult: float = option(1.0, low=0.0,
-                                     help="the backbone's learning rate relative to the head's (fine-tuning)")
+                                     help="the backbone's learning rate relative to the head's: the head (cls_head.*) "
+                                          "learns at optim.lr, the backbone (backbone.*) at optim.lr x this, a ratio "
+                                          "the schedule keeps; 0 trains the head only (model.frozen_stages still "
+                                          "freezes whole stages)")
 
 
 def _milestones_reached(ctx: Context) -> Optional[str]:
@@ -40,16 +45,23 @@ def _milestones_reached(ctx: Context) -> Optional[str]:
 
 @dataclass
 class SchedConfig:
-    name: str = option("cosine", choices=("cosine", "multistep", "constant"), help="learning-rate schedule")
-    warmup_epochs: float = option(1.0, low=0.0, help="linear warm-up, in epochs (fractions allowed)")
+    name: str = option("cosine", choices=("cosine", "multistep", "constant"),
+                       help="the learning-rate schedule after the warm-up: cosine (down to sched.min_lr at the end of "
+                            "training), multistep (x sched.gamma at each milestone) or constant; the rate is set at "
+                            "every optimiser step, so a mid-epoch resume continues on the same curve")
+    warmup_epochs: float = option(1.0, low=0.0,
+                                  help="linear warm-up of every schedule, in epochs (fractions allowed; 0: none): from "
+                                       "sched.warmup_start_factor x the rate up to it")
     warmup_start_factor: float = option(0.1, low=0.0, low_open=True, high=1.0,
-                                        help="the warm-up starts at this share of optim.lr")
+                                        help="the share of the rate the warm-up starts at")
     milestones: List[int] = option(factory=lambda: [30, 40], items=Rule(low=1, integer=True), increasing=True,
                                    applies=all_of(_MULTISTEP, _milestones_reached),
-                                   help="multistep: epochs at which the rate is multiplied by gamma")
+                                   help="multistep: the epochs (before trainer.max_epochs) at which the rate is "
+                                        "multiplied by sched.gamma")
     gamma: float = option(0.1, low=0.0, high=1.0, applies=_MULTISTEP, help="multistep: the factor at each milestone")
     min_lr: float = option(0.0, low=0.0, applies=only_when("name", "cosine", reason="it is a cosine setting"),
-                           help="cosine: the rate at the end")
+                           help="cosine: the rate it ends at, at the end of training (the head's, with "
+                                "optim.backbone_lr_mult)")
 
 
 def _resume_file(value: str, ctx: Context) -> None:
@@ -98,43 +110,84 @@ def _not_with_balanced_sampler(value: str, ctx: Context) -> None:
 class TrainerConfig:
     max_epochs: int = option(12, low=1, integer=True, help="epochs to train")
     precision: str = option("auto", choices=PRECISIONS,
-                            help="auto: bf16 autocast where the CPU/GPU runs bf16 natively, else fp32")
+                            help="auto: bf16 autocast where the hardware runs bf16 natively (CUDA devices with bf16; "
+                                 "CPUs whose flags include avx512_bf16 or amx_bf16), else fp32, the run log naming the "
+                                 "choice and why; 32: fp32; bf16: bf16 autocast; 16: fp16 autocast with a gradient "
+                                 "scaler. On a CPU without native bf16 (fp16) those run, slowly, with a warning")
     seed: int = option(0, low=0, integer=True,
-                       help="seeds the initial weights, the sampler's order and every sample's augmentation")
-    device: str = option("auto", choices=DEVICES, preflight=_device_available, help="auto: CUDA when there is one")
-    val_every: int = option(1, low=1, integer=True, help="validate every this many epochs (and after the last)")
-    ckpt_every: int = option(0, low=0, integer=True, help="also keep epoch_N.pt every this many epochs (0: off)")
-    ckpt_every_minutes: float = option(30.0, low=0.0, help="also write last.pt mid-epoch this often (0: off)")
-    resume: Optional[str] = option(None, preflight=_resume_file, help="auto (this run directory's last.pt) or PATH")
-    compile: bool = option(False, help="torch.compile the model")
-    channels_last: bool = option(True, help="channels_last_3d memory layout")
+                       help="seeds the initial weights, the sampler's order, every sample's augmentation (from the "
+                            "seed, the epoch and the sample's index) and dropout (seed + rank): on a CPU the same seed "
+                            "gives the same run, resumed or not")
+    device: str = option("auto", choices=DEVICES, preflight=_device_available,
+                         help="auto: CUDA when there is one, else the CPU; cpu; cuda (refused at once without CUDA)")
+    val_every: int = option(1, low=1, integer=True,
+                            help="validate (after precise BN) every this many epochs, and after the last")
+    ckpt_every: int = option(0, low=0, integer=True,
+                             help="also keep epoch_N.pt every this many epochs (0: off); last.pt is written after "
+                                  "every epoch, best.pt when the validation top-1 improves (without validation: every "
+                                  "epoch)")
+    ckpt_every_minutes: float = option(30.0, low=0.0,
+                                       help="also write last.pt this often in the middle of an epoch, at an "
+                                            "optimiser-step boundary all processes agree on (0: only at the end of "
+                                            "epochs)")
+    resume: Optional[str] = option(None, preflight=_resume_file,
+                                   help="auto: continue from this run directory's last.pt (a new run while there is "
+                                        "none); or the PATH of a checkpoint: the weights, optimiser, schedule, "
+                                        "position in the epoch and random states are restored")
+    compile: bool = option(False,
+                           help="torch.compile the model (after the DDP wrap); its losses match eager mode's to a "
+                                "relative 1e-4 (tested over 3 steps on a CPU)")
+    channels_last: bool = option(True,
+                                 help="the model and its input batches in the channels_last_3d memory layout (its "
+                                      "logits equal the contiguous layout's within 1e-5)")
     sync_bn: bool = option(False, applies=_under_torchrun, preflight=_sync_bn_on_cuda,
-                           help="SyncBatchNorm across DDP processes (CUDA, torchrun)")
+                           help="SyncBatchNorm: BN statistics over all DDP processes (CUDA under torchrun only: "
+                                "refused on a CPU and in one process)")
     precise_bn_batches: int = option(0, low=0, integer=True,
-                                     help="recompute BN statistics over this many batches before validating (0: off)")
-    grad_clip: float = option(0.0, low=0.0, help="max gradient norm (0: off)")
-    accum_steps: int = option(1, low=1, integer=True, help="micro-batches per optimiser step")
+                                     help="before each validation, recompute the BN running statistics over this many "
+                                          "training batches with the current weights (PySlowFast's precise BN; 0: off)")
+    grad_clip: float = option(0.0, low=0.0, help="clip the gradients' global norm to this (0: off)")
+    accum_steps: int = option(1, low=1, integer=True,
+                              help="micro-batches per optimiser step (gradient accumulation); an epoch runs whole "
+                                   "groups only: leftover micro-batches are skipped, never carried into the next epoch")
     label_smoothing: float = option(0.0, low=0.0, high=1.0, high_open=True, help="cross-entropy label smoothing")
     class_weights: str = option("none", choices=("none", "auto"), check=_not_with_balanced_sampler,
-                                help="auto: the loss weighs each class by its inverse training frequency")
-    log_every: int = option(10, low=1, integer=True, help="optimiser steps between logged points")
-    max_steps: int = option(0, low=0, integer=True, help="stop after this many optimiser steps (0: no limit)")
+                                help="auto: the cross-entropy weighs each class by its inverse frequency among the "
+                                     "training labels, N / (K x count); not with data.sampler=balanced, which already "
+                                     "draws every class equally often")
+    log_every: int = option(10, low=1, integer=True,
+                            help="optimiser steps between logged points; the loss (and whether it is finite) is read "
+                                 "from the device only then, so a non-finite loss stops the run within this many "
+                                 "steps, naming the step")
+    max_steps: int = option(0, low=0, integer=True,
+                            help="stop after this many optimiser steps, validate and save last.pt (0: no limit)")
     data_wait_warn: float = option(0.3, low=0.0, high=1.0,
-                                   help="warn when the step waits for data more than this share of the time")
+                                   help="warn at the end of an epoch when the steps waited for data more than this "
+                                        "share of the time (the warning suggests more data.num_workers or `action3d "
+                                        "data prepare`)")
 
 
 @dataclass
 class InferenceConfig:
     """The `trainer` keys that apply when a trained model is only run (eval, predict, ...)."""
-    device: str = option("auto", choices=DEVICES, preflight=_device_available, help="auto: CUDA when there is one")
-    precision: str = option("32", choices=PRECISIONS, help="autocast while scoring")
-    channels_last: bool = option(True, help="channels_last_3d memory layout")
+    device: str = option("auto", choices=DEVICES, preflight=_device_available,
+                         help="auto: CUDA when there is one, else the CPU; cpu; cuda (refused at once without CUDA)")
+    precision: str = option("32", choices=PRECISIONS,
+                            help="autocast while scoring, as trainer.precision of train: auto (bf16 where the hardware "
+                                 "runs it natively, else fp32), 32, bf16 or 16")
+    channels_last: bool = option(True, help="the model and its input in the channels_last_3d memory layout")
 
 
 @dataclass
 class EvalConfig:
-    num_clips: int = option(1, low=1, integer=True, help="clips per video, spread evenly")
-    num_crops: int = option(1, choices=(1, 3, 10), help="1 (centre) | 3 (along the long side) | 10")
+    num_clips: int = option(1, low=1, integer=True,
+                            help="clips per video (or window), spread evenly from its first to its last possible start "
+                                 "(one: the middle)")
+    num_crops: int = option(1, choices=(1, 3, 10),
+                            help="crops per clip, from frames resized to data.short_side: 1 (the centre), 3 (along the "
+                                 "long side), 10 (the four corners and the centre, and their mirror images)")
     average: str = option("prob", choices=("prob", "score"), commands=("eval", "predict", "explain"),
-                          help="prob: mean of softmax | score: mean of logits")
-    batch_size: int = option(4, low=1, integer=True, commands=("eval",), help="videos scored at once")
+                          help="how the views of a video (num_clips x num_crops) are combined: prob, the mean of their "
+                               "softmax; score, the mean of their logits")
+    batch_size: int = option(4, low=1, integer=True, commands=("eval",),
+                             help="videos scored per forward pass, each with all its views")
