@@ -59,14 +59,15 @@ def test_a_train_run_checks_each_rule_once(tmp_path, cache_dir, monkeypatch):
     counts = {"values": 0, "resnet3d": 0}
     check_values, check_fields = validate._check_values, model_rules.check_fields
 
-    def counted(name, function):
+    def counted(name, function, when=lambda kwargs: True):
         def wrapper(*args, **kwargs):
-            counts[name] += 1
+            counts[name] += when(kwargs)
             return function(*args, **kwargs)
         return wrapper
 
     monkeypatch.setattr(validate, "_check_values", counted("values", check_values))
-    monkeypatch.setattr(model_rules, "check_fields", counted("resnet3d", check_fields))
+    monkeypatch.setattr(model_rules, "check_fields", counted("resnet3d", check_fields,
+                                                             lambda kwargs: kwargs["keys"] == model_rules.RESNET3D_KEYS))
     monkeypatch.chdir(tmp_path)
     assert main(["train", *SMALL, "trainer.max_steps=1", "model.base_channels=12", "hydra.run.dir=run"]) == 0
     assert (tmp_path / "run/last.pt").is_file()

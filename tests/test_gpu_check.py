@@ -33,9 +33,10 @@ def test_without_cuda_it_says_so_in_one_line_and_exits_0(tmp_path, capsys, monke
     assert captured.err == "" and not out.exists()
 
 
-def test_every_check_is_a_valid_command_line(tmp_path):
+def test_every_check_is_a_valid_command_line(tmp_path, monkeypatch):
     """The overrides of every CUDA check compose and validate (key names, values), so the first
     run on a GPU machine does not stop at a typo."""
+    monkeypatch.setenv("WORLD_SIZE", "2")   # as torchrun sets it for the DDP check
     gpu_check = load_gpu_check()
     checks = {c.name: c for c in gpu_check.build_checks(tmp_path, device="cuda", gpus=2)}
     assert list(checks) == ["fp32", "bf16", "fp16_gradscaler", "channels_last", "compile", "ddp_syncbn",

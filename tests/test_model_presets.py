@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from hydra.core.config_store import ConfigStore
@@ -129,9 +128,6 @@ def test_a_user_yaml_preset_in_a_copy_of_the_config_tree_composes(tmp_path):
                      cwd=tmp_path).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=textwrap.dedent("""\
-    action3d.cli.prevalidate composes with conf/ only (compose_configs: initialize_config_dir(CONF_DIR));
-    the --config-dir flag never reaches it, so model=mine is refused before Hydra (which would find it) runs"""))
 def test_a_user_yaml_preset_on_the_config_dir_flag_composes(tmp_path):
     (tmp_path / "mine" / PRESET_GROUP).mkdir(parents=True)
     (tmp_path / "mine" / PRESET_GROUP / "mine.yaml").write_text(USER_PRESET)

@@ -188,12 +188,12 @@ def test_merge_names_unfinished_parts_and_parts_rerun_resumably(listed_dataset, 
     (["part=5/4"], "part=5/4 is not allowed: expected I/N with 1 <= I <= N"),
     (["part=half"], "part=half is not allowed: expected I/N, the I-th of N parts"),
     (["part=1/2", "merge=true"], "merge=True is not allowed: merge=true writes the lists of all finished parts"),
-    (["action=check", "part=1/2"], "part=1/2 is not allowed: only data prepare splits its work into parts"),
+    (["action=check", "part=1/2"], "part does not apply here: data check does not read it"),
     (["shard_mb=0"], "shard_mb=0.0 is not allowed: must be > 0"),
 ])
 def test_part_merge_and_shard_mb_are_checked_in_one_line(overrides, message):
     from action3d.commands._hydra import compose_config
 
     with pytest.raises(Action3dError) as err:
-        compose_config("data", ["action=prepare", *overrides])
+        compose_config("data", ["action=prepare", "out=prepared", *overrides])
     assert str(err.value).startswith(message) and "\n" not in str(err.value)

@@ -48,7 +48,7 @@ BAD_COMMAND_LINES = [
     ("train trainer.accum_steps=0", ["trainer.accum_steps=0", ">= 1"]),
     ("train model.num_classes=0", ["model.num_classes=0", ">= 1"]),
     ("train model.num_classes=5", ["model.num_classes=5", "8 classes"]),
-    ("train data.synthetic.size=15", ["data.synthetic.size=15", "even number"]),
+    ("train data.synthetic.size=15", ["data.synthetic.size=15", "must be >= 16"]),
     ("eval ckpt={inputs}/model.pt split=test", ["split=test", "train, val"]),
     ("train trainer.device=cuda", ["trainer.device=cuda", "no CUDA device"]) if not torch.cuda.is_available() else
     ("train trainer.device=gpu", ["trainer.device=gpu", "auto, cpu, cuda"]),

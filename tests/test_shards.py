@@ -7,6 +7,7 @@ real where the test is about them, else stood in for by a fake `get_worker_info`
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import types
@@ -181,8 +182,7 @@ def test_eval_over_shards_counts_every_video_once_on_2_ranks_x_2_workers(packed)
 
 def test_evaluate_over_shards_reports_each_video_once_and_names_the_corrupt_one(packed):
     cfg = shards_config(packed, "data.num_workers=2")
-    model_cfg = cfg.model.copy()
-    model_cfg.num_classes = len(CLASSES)
+    model_cfg = dataclasses.replace(cfg.model, num_classes=len(CLASSES))
     trained = TrainedModel(build_model(model_cfg).eval(), cfg, CLASSES, "none.pt")
     report = evaluate(trained, cfg.data, split="train", progress=False).report
     assert report["num_videos"] == 16 and report["num_failed"] == 1

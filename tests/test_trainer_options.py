@@ -114,8 +114,11 @@ def test_sync_bn_under_torchrun_on_cpu_is_refused_before_anything_is_written(tmp
 
 
 def test_sync_bn_on_cpu_is_refused_by_the_library_too(tmp_path, cache_dir):
+    """The command line refuses trainer.sync_bn in one process; a Python caller that builds the
+    config without that check gets the library's own refusal, before anything is written."""
+    cfg = typed_config("train", [*SMALL, "trainer.sync_bn=true"], check=False)
     with pytest.raises(Action3dError, match="trainer.sync_bn=true needs CUDA"):
-        make(tmp_path, "trainer.sync_bn=true")
+        Trainer(cfg, run_dir=tmp_path / "run", seed=0)
     assert not (tmp_path / "run").exists()
 
 

@@ -7,6 +7,7 @@ from the command line (`model.depth=19`) and from Python (`ResNet3d(19)`).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
@@ -331,6 +332,24 @@ def _normal_form(values: Dict[str, Any]) -> Dict[str, Any]:
                 non_local=per_block("non_local", section.non_local, blocks),
                 **{name: per_stage(name, getattr(section, name), n)
                    for name in ("spatial_strides", "temporal_strides", "dilations")})
+
+
+def check_model_argument(name: str, value: Any) -> None:
+    """One ModelConfig key's rule on a Python argument of the same name (a head's `dropout`, a
+    non-local block's `mode`), with the argument's name in the message."""
+    check_fields(ModelConfig, SimpleNamespace(**{**vars(ModelConfig()), name: value}), keys=(name,))
+
+
+def check_recognizer(*, arch: Any, num_classes: Any, dropout: Any) -> None:
+    """The arguments `build_model` itself reads (the backbone's are ResNet3d's own), checked by
+    ModelConfig's rules, once per distinct set of values in a process."""
+    _check_recognizer(_freeze(arch), _freeze(num_classes), _freeze(dropout))
+
+
+@functools.lru_cache(maxsize=64)
+def _check_recognizer(arch: Any, num_classes: Any, dropout: Any) -> None:
+    section = SimpleNamespace(**{**vars(ModelConfig()), "arch": arch, "num_classes": num_classes, "dropout": dropout})
+    check_fields(ModelConfig, section, prefix="model.", keys=("arch", "num_classes", "dropout"))
 
 
 def check_architecture(model: Any, ctx: Context) -> None:

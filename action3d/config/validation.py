@@ -162,14 +162,17 @@ def preflight(cfg: Any, command: str) -> None:
 
     command = effective_command(cfg, command)
     schema = SCHEMAS[command.split()[0]]
-    for key, field_, parents in walk(schema):
-        rule = rule_of(field_)
-        if rule.preflight is None or not _present(cfg, key) or _value(cfg, key) is None:
-            continue
+    checks = [(key, rule_of(field_), parents) for key, field_, parents in walk(schema)
+              if rule_of(field_).preflight is not None and _present(cfg, key) and _value(cfg, key) is not None]
+    files = [check for check in checks if check[2] != ("trainer",)]
+    devices = [check for check in checks if check[2] == ("trainer",)]   # they import torch: last
+    for key, rule, parents in files:
         rule.preflight(_value(cfg, key), Context(key=key, section=_section(cfg, parents), root=cfg, command=command))
     required, optional = _splits_read(cfg, command)
     if required or optional:
         format_of(cfg.data).preflight(required=required, optional=optional)
+    for key, rule, parents in devices:
+        rule.preflight(_value(cfg, key), Context(key=key, section=_section(cfg, parents), root=cfg, command=command))
 
 
 def _splits_read(cfg: Any, command: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:

@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from action3d.config.backbone_args import derive_slowfast_pathways, resnet3d_kwargs
-from action3d.config.model import ModelConfig
+from action3d.config.model import ModelConfig, check_recognizer
 from action3d.errors import Action3dError
 from action3d.models.head import I3DHead, SlowFastHead
 from action3d.models.recognizer import Recognizer
@@ -57,6 +57,7 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
     `backbone_options` go to the backbone as in `build_backbone` (the named builders pass theirs).
     """
     cfg = to_model_config(cfg)
+    check_recognizer(arch=cfg.arch, num_classes=cfg.num_classes, dropout=cfg.dropout)
     if cfg.num_classes is None:
         raise Action3dError("model.num_classes is not set: give it, or let `action3d train` take it "
                             "from the dataset's class list")

@@ -6,7 +6,7 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from action3d.config.checks import check_range
+from action3d.config.model import check_model_argument
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -20,7 +20,7 @@ class I3DHead(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, *, dropout: float = 0.5,
                  init_std: float = 0.01) -> None:
         super().__init__()
-        check_range("dropout", dropout, low=0.0, high=1.0, high_open=True)
+        check_model_argument("dropout", dropout)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.avg_pool = nn.AdaptiveAvgPool3d(1)

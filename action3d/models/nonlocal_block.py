@@ -11,8 +11,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from action3d.config.checks import check_choice
-from action3d.config.model import NON_LOCAL_MODES
+from action3d.config.model import check_model_argument
 from action3d.models.conv import ConvBNAct
 
 
@@ -29,7 +28,7 @@ class NonLocal3d(nn.Module):
                  sub_sample: bool = False, use_scale: bool = False, init_std: float = 0.01,
                  norm_layer: Optional[Callable[[int], nn.Module]] = None) -> None:
         super().__init__()
-        check_choice("non_local_mode", mode, NON_LOCAL_MODES)
+        check_model_argument("non_local_mode", mode)
         self.mode = mode
         self.use_scale = use_scale
         self.inter_channels = max(in_channels // reduction, 1)
