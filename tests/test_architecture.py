@@ -66,6 +66,18 @@ def _all_imports(tree: ast.AST) -> set:
     return names
 
 
+def test_commands_do_not_import_each_other():
+    """What two commands share lives in a module they both import (commands/_*.py), so a command
+    can change without another one changing with it."""
+    from action3d.cli import COMMANDS
+
+    commands = {f"action3d.commands.{name}" for name in COMMANDS}
+    trees = modules()
+    for name in commands:
+        others = {m for m in imported(trees[name], name) if m in commands and m != name}
+        assert not others, f"{name} imports the command module(s) {sorted(others)}"
+
+
 def test_the_package_has_no_import_cycle():
     trees = modules()
     # A module's own parent packages are loaded before it anyway: those edges are not imports.

@@ -66,8 +66,9 @@ def test_a_train_run_checks_each_rule_once(tmp_path, cache_dir, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(validate, "_check_values", counted("values", check_values))
-    monkeypatch.setattr(model_rules, "check_fields", counted("resnet3d", check_fields,
-                                                             lambda kwargs: kwargs["keys"] == model_rules.RESNET3D_KEYS))
+    resnet3d_keys = model_rules.RESNET3D_KEYS
+    monkeypatch.setattr(model_rules, "check_fields",
+                        counted("resnet3d", check_fields, lambda kwargs: kwargs["keys"] == resnet3d_keys))
     monkeypatch.chdir(tmp_path)
     assert main(["train", *SMALL, "trainer.max_steps=1", "model.base_channels=12", "hydra.run.dir=run"]) == 0
     assert (tmp_path / "run/last.pt").is_file()

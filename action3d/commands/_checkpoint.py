@@ -8,8 +8,7 @@ from typing import Any, Dict, Mapping, Sequence
 
 from omegaconf import OmegaConf
 
-from action3d.config import DataConfig, TrainConfig
-from action3d.config.renamed import REMOVED, RENAMED
+from action3d.config import DataConfig, TrainConfig, renamed
 from action3d.errors import Action3dError
 
 
@@ -20,10 +19,10 @@ def upgrade_config(stored: Mapping[str, Any], *, path: str = "the checkpoint") -
     from action3d.config.validation import check_values
 
     plain = _dotted(dict(stored))
-    for old, new in RENAMED.items():
+    for old, new in renamed.RENAMED.items():
         if old in plain:
             plain[new] = plain.pop(old)
-    for old in REMOVED:
+    for old in renamed.REMOVED:
         plain.pop(old, None)
     cfg = OmegaConf.structured(TrainConfig)
     for key, value in plain.items():

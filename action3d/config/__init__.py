@@ -4,6 +4,7 @@ the one validator that reads them.
 Nothing here imports torch: the command line composes and checks a config, and answers
 `--help` or a config mistake, before any heavy import.
 """
+from action3d.config import renamed
 from action3d.config.checks import ConfigError
 from action3d.config.commands import (
                                       SCHEMAS,
@@ -27,5 +28,5 @@ __all__ = [
     "SCHEMAS", "ConfigError", "DataCommandConfig", "DataConfig", "EmbedConfig", "EvalCommandConfig", "EvalConfig",
     "ExplainConfig", "ExportConfig", "InferenceConfig", "InfoConfig", "ModelConfig", "OptimConfig",
     "PredictConfig", "Rule", "SchedConfig", "SyntheticConfig", "TrainConfig", "TrainerConfig", "check_values",
-    "option", "preflight", "refuse_inapplicable", "register_configs", "validate",
+    "option", "preflight", "refuse_inapplicable", "register_configs", "renamed", "validate",
 ]

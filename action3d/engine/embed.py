@@ -5,7 +5,7 @@ A video (or window) is sampled the way `eval` samples one: `num_clips` clips spr
 dropout, no classifier), and the views' features are averaged. Sampling is deterministic and the
 model is in eval mode, so the same video gives the same features every time.
 
-    trained = load_trained_model("best.pt", torch.device("cpu"))
+    trained = load_trained("best.pt", torch.device("cpu"))   # action3d.commands._checkpoint
     features, spans = embed_video(trained, "a.mp4", window=4.0)      # (W, D) float32, [(start, end)]
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each rank scores its own share of the videos (every video exactly once, no paddi
 gathers the per-video scores, sorts them by index and computes every metric from them, so the
 result equals a single-process run.
 
-    trained = load_trained_model("best.pt", torch.device("cpu"))
+    trained = load_trained("best.pt", torch.device("cpu"))   # action3d.commands._checkpoint
     result = evaluate(trained, resolve_data(trained.config.data), num_clips=3, num_crops=3)
     result.report["metrics"]["top1"]
 """

@@ -11,7 +11,7 @@ Every export is loaded back (onnxruntime, `torch.jit.load`) and its logits compa
 eager on a batch of another size; a difference above `parity_tolerance` (1e-4, scaled up for
 logits beyond 1 in size: fp32 sums over deep networks differ in the last bits) fails the export.
 
-    trained = load_trained_model("best.pt", torch.device("cpu"), channels_last=False)
+    trained = load_trained("best.pt", torch.device("cpu"), channels_last=False)   # action3d.commands._checkpoint
     result = export_model(trained, format="onnx", out="model.onnx")
     print(result.max_abs_diff)               # onnxruntime vs PyTorch logits, <= 1e-4
 """

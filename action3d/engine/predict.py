@@ -4,7 +4,7 @@ Each video is sampled the way `evaluate` samples one (`num_clips` clips spread o
 `num_crops` crops, views averaged as `average` says). A file that cannot be decoded gets an
 `error` entry instead of scores; it never stops the others.
 
-    trained = load_trained_model("best.pt", torch.device("cpu"))
+    trained = load_trained("best.pt", torch.device("cpu"))   # action3d.commands._checkpoint
     for result in predict(trained, ["a.mp4", "b.mp4"], topk=3):
         print(result["video"], result.get("top") or result["error"])
 
