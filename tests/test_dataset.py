@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from action3d.config import DataConfig
 from action3d.data.dataset import DatasetBrokenError, VideoDataset, build_dataset
-from action3d.data.transforms import CenterCrop, RandomResizedCrop, ThreeCrop
+from action3d.data.test_transforms import CenterCrop, ThreeCrop
+from action3d.data.train_transforms import RandomResizedCrop
 from action3d.data.video_writer import write_video
 from action3d.engine.data import shard_loader, train_loader
 from action3d.engine.distributed import DistEnv

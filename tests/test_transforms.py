@@ -6,17 +6,15 @@ from torchvision.transforms.v2 import functional as TF  # the reference only: th
 
 from action3d.config import DataConfig
 from action3d.data import transforms
-from action3d.data.transforms import (
-    CenterCrop,
-    Compose,
+from action3d.data.test_transforms import CenterCrop, ResizeShortSide, TenCrop, ThreeCrop, build_test_transform
+from action3d.data.train_transforms import (
     MultiScaleCrop,
     RandomHorizontalFlip,
     RandomResizedCrop,
-    ResizeShortSide,
-    TenCrop,
-    ThreeCrop,
-    build_test_transform,
     build_train_transform,
+)
+from action3d.data.transforms import (
+    Compose,
     hflip,
     multiscale_box,
     normalize,

@@ -10,7 +10,7 @@ from typing import Any
 
 _EXPORTS = {
     "sample_frames": "sampling",
-    "normalize": "transforms", "build_train_transform": "transforms", "build_test_transform": "transforms",
+    "normalize": "transforms", "build_train_transform": "train_transforms", "build_test_transform": "test_transforms",
     "load_split": "annotations", "has_split": "annotations", "read_list_file": "annotations",
     "write_list_file": "annotations", "read_classes_file": "annotations", "write_classes_file": "annotations",
     "VideoDataset": "dataset", "DatasetBrokenError": "dataset", "build_dataset": "dataset",

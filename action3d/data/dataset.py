@@ -306,7 +306,8 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
     gives them, resolved once per job, and for data.format=shards a `ShardDataset`.
     """
     from action3d.data.index import resolve_index
-    from action3d.data.transforms import build_test_transform, build_train_transform
+    from action3d.data.test_transforms import build_test_transform
+    from action3d.data.train_transforms import build_train_transform
 
     dataset_class = dataset_class or VideoDataset
     if samples is None:

@@ -1,6 +1,8 @@
 """Spatial transforms of uint8 clips `(..., C, T, H, W)`: the same box and flip for every frame.
 
-Every transform is a callable `transform(clip, rng) -> clip` with `rng` a `numpy.random.Generator`
+The training transforms are in `action3d.data.train_transforms`, the test views in
+`action3d.data.test_transforms`; this module holds what both use. Every transform is a callable
+`transform(clip, rng) -> clip` with `rng` a `numpy.random.Generator`
 (deterministic ones ignore it), so a worker-seeded generator makes augmentation reproducible.
 Crops that take `short_side` pick their box as if the frame had first been resized to that short
 side, then cut it from the decoded frame and resize it once: one resize per clip instead of two.
@@ -14,14 +16,11 @@ the same pixels) as torchvision's `resize(antialias=True)`, without importing to
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-
-from action3d.errors import Action3dError
 
 Box = Tuple[int, int, int, int]  # top, left, height, width in pixels of the frame it applies to
 Transform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
@@ -201,127 +200,3 @@ class Compose:
 
     def __repr__(self) -> str:
         return f"Compose({self.transforms})"
-
-
-class ResizeShortSide:
-    def __init__(self, size: int):
-        self.size = size
-
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        return resize_short_side(clip, self.size)
-
-    def __repr__(self) -> str:
-        return f"ResizeShortSide({self.size})"
-
-
-class RandomResizedCrop:
-    def __init__(self, size: int, *, area_range: Sequence[float] = (0.08, 1.0),
-                 aspect_ratio_range: Sequence[float] = (3 / 4, 4 / 3), short_side: Optional[int] = None):
-        self.size, self.area_range, self.aspect_ratio_range = size, tuple(area_range), tuple(aspect_ratio_range)
-        self.short_side = short_side
-
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        height, width, factor = virtual_frame(clip, self.short_side)
-        box = random_resized_box(height, width, rng=rng, area_range=self.area_range,
-                                 aspect_ratio_range=self.aspect_ratio_range)
-        return resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
-
-    def __repr__(self) -> str:
-        return f"RandomResizedCrop({self.size}, area_range={self.area_range}, short_side={self.short_side})"
-
-
-class MultiScaleCrop:
-    def __init__(self, size: int, *, scales: Sequence[float] = (1, 0.875, 0.75, 0.66),
-                 max_wh_scale_gap: int = 1, random_crop: bool = False, short_side: Optional[int] = None):
-        self.size, self.scales, self.max_wh_scale_gap = size, tuple(scales), max_wh_scale_gap
-        self.random_crop, self.short_side = random_crop, short_side
-
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        height, width, factor = virtual_frame(clip, self.short_side)
-        box = multiscale_box(height, width, rng=rng, scales=self.scales,
-                             max_wh_scale_gap=self.max_wh_scale_gap, random_crop=self.random_crop)
-        return resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
-
-    def __repr__(self) -> str:
-        return f"MultiScaleCrop({self.size}, scales={self.scales}, short_side={self.short_side})"
-
-
-class FixedCrops(ABC):
-    """Test-time crops at fixed places of the frame as if it had been resized to `short_side`:
-    one resize per view. Subclasses say where (`boxes`) and how the views combine (`combine`)."""
-
-    def __init__(self, size: int, *, short_side: Optional[int] = None):
-        self.size, self.short_side = size, short_side
-
-    @abstractmethod
-    def boxes(self, height: int, width: int) -> List[Box]:
-        """The `(top, left, height, width)` box of each view in a frame of this size."""
-
-    def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
-        return torch.stack(views, dim=-5)                 # a view dimension before C
-
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        height, width, factor = virtual_frame(clip, self.short_side)
-        return self.combine([resized_crop(clip, scale_box(box, factor, *clip.shape[-2:]), self.size)
-                             for box in self.boxes(height, width)])
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.size}, short_side={self.short_side})"
-
-
-class CenterCrop(FixedCrops):
-    """One centre view: `(..., C,T,H,W)` -> `(..., C,T,size,size)`."""
-
-    def boxes(self, height: int, width: int) -> List[Box]:
-        return [center_box(height, width, self.size, self.size)]
-
-    def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
-        return views[0]
-
-
-class ThreeCrop(FixedCrops):
-    """Three views along the long side: `(..., C,T,H,W)` -> `(..., 3, C,T,size,size)`."""
-
-    def boxes(self, height: int, width: int) -> List[Box]:
-        return three_boxes(height, width, self.size)
-
-
-class TenCrop(FixedCrops):
-    """Four corners, centre, and their mirror images: `(..., C,T,H,W)` -> `(..., 10, C,T,size,size)`."""
-
-    def boxes(self, height: int, width: int) -> List[Box]:
-        return five_boxes(height, width, self.size)
-
-    def combine(self, views: List[torch.Tensor]) -> torch.Tensor:
-        return torch.stack(views + [hflip(v) for v in views], dim=-5)
-
-
-class RandomHorizontalFlip:
-    def __init__(self, p: float = 0.5):
-        self.p = p
-
-    def __call__(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        return hflip(clip) if rng.random() < self.p else clip
-
-    def __repr__(self) -> str:
-        return f"RandomHorizontalFlip(p={self.p})"
-
-
-# --------------------------------------------------------------------------- pipelines from the config
-
-def build_train_transform(data_cfg) -> Compose:
-    """Random crop (resized to data.crop_size) and, if data.flip, a random horizontal flip."""
-    if data_cfg.train_crop == "multiscale":
-        crop_op: Transform = MultiScaleCrop(data_cfg.crop_size, short_side=data_cfg.short_side)
-    else:
-        crop_op = RandomResizedCrop(data_cfg.crop_size, area_range=tuple(data_cfg.crop_area_range),
-                                    short_side=data_cfg.short_side)
-    return Compose([crop_op] + ([RandomHorizontalFlip()] if data_cfg.flip else []))
-
-
-def build_test_transform(data_cfg, num_crops: int = 1) -> Transform:
-    """Short side to data.short_side, then 1 centre crop, 3 crops along the long side, or 10 crops."""
-    views = {1: CenterCrop, 3: ThreeCrop, 10: TenCrop}
-    if num_crops not in views:
-        raise Action3dError(f"eval.num_crops={num_crops} is not allowed: expected one of 1, 3, 10")
-    return Compose([views[num_crops](data_cfg.crop_size, short_side=data_cfg.short_side)])

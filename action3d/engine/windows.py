@@ -26,7 +26,7 @@ from action3d.config import DataConfig
 from action3d.config.commands import check_windows
 from action3d.data.decode import VideoReader
 from action3d.data.sampling import sample_frames
-from action3d.data.transforms import build_test_transform
+from action3d.data.test_transforms import build_test_transform
 from action3d.errors import Action3dError
 
 # Draw a progress bar from this many windows (or explained clips) on: short inputs finish at once.
