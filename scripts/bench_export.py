@@ -61,12 +61,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def build_wrapper(preset: str, num_classes: int):
     """The preset (random weights, BN statistics randomised so normalisation matters) as exported."""
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine.export import DeployWrapper
     from action3d.models import build_model
 
     try:
-        model_cfg = compose_config("train", [f"model={preset}", f"model.num_classes={num_classes}"]).model
+        model_cfg = typed_config("train", [f"model={preset}", f"model.num_classes={num_classes}"]).model
     except Action3dError as err:
         raise Action3dError(f"--models {preset}: {err}") from None
     model = build_model(model_cfg, log=lambda _: None).eval()

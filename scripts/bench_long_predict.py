@@ -77,15 +77,15 @@ def make_checkpoint(path: Path) -> Path:
     """An untrained `tiny` checkpoint with the demo's data config (memory does not depend on the weights)."""
     if path.is_file():
         return path
-    from omegaconf import OmegaConf
+    import dataclasses
 
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
     from action3d.engine.checkpoint import save_checkpoint
     from action3d.models import build_model
 
-    cfg = compose_config("train", ["model=tiny", "model.num_classes=8"])
+    cfg = typed_config("train", ["model=tiny", "model.num_classes=8"])
     model = build_model(cfg.model, log=lambda _: None)
-    save_checkpoint({"model": model.state_dict(), "config": OmegaConf.to_container(cfg, resolve=True),
+    save_checkpoint({"model": model.state_dict(), "config": dataclasses.asdict(cfg),
                      "classes": [f"class_{i}" for i in range(8)]}, path)
     return path
 

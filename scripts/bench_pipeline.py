@@ -34,6 +34,7 @@ beside the loader reading the files: clips/s from shards and from files on the s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import shutil
 import sys
@@ -44,7 +45,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
+
+from action3d.config import DataConfig, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import command_line, format_table, machine_info, median, write_json  # noqa: E402
@@ -58,11 +60,11 @@ TARGET_WORKERS, TARGET_MODEL = 2, "tiny"   # issue 7: 2 workers keep up with the
 # ------------------------------------------------------------------ config, data, model
 
 
-def compose_config(overrides: Sequence[str]) -> DictConfig:
-    """The config of `action3d train OVERRIDES`, validated as the CLI validates it."""
-    from action3d.commands._hydra import compose_config as compose
+def compose_config(overrides: Sequence[str]) -> Any:
+    """The typed config of `action3d train OVERRIDES`, checked as the CLI checks it."""
+    from action3d.commands._hydra import typed_config
 
-    return compose("train", overrides)
+    return typed_config("train", overrides)
 
 
 def single_process_env(device: torch.device):
@@ -84,15 +86,14 @@ class ModelStep:
     """The trainer's step: uint8 batch -> normalised (channels_last) floats -> forward, loss,
     backward, optimiser step; built from the same config as `action3d train`."""
 
-    def __init__(self, cfg: DictConfig, data_cfg: DictConfig, num_classes: int, device: torch.device):
+    def __init__(self, cfg: TrainConfig, data_cfg: DataConfig, num_classes: int, device: torch.device):
         from action3d.engine.optim import build_optimizer
         from action3d.engine.precision import resolve_precision
         from action3d.models import build_model
 
         self.cfg, self.data_cfg, self.device = cfg, data_cfg, device
         self.precision = resolve_precision(cfg.trainer.precision, device)[0]   # auto: as the trainer picks
-        model_cfg = cfg.model.copy()
-        model_cfg.num_classes = num_classes
+        model_cfg = dataclasses.replace(cfg.model, num_classes=num_classes)
         self.model = build_model(model_cfg).to(device)
         if cfg.trainer.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last_3d)
@@ -113,11 +114,10 @@ class ModelStep:
             torch.cuda.synchronize(self.device)
 
 
-def make_loader(dataset, data_cfg: DictConfig, workers: int, device: torch.device, seed: int):
+def make_loader(dataset, data_cfg: DataConfig, workers: int, device: torch.device, seed: int):
     from action3d.engine.data import train_loader
 
-    cfg = data_cfg.copy()
-    cfg.num_workers = workers
+    cfg = dataclasses.replace(data_cfg, num_workers=workers)
     loader = train_loader(dataset, cfg, single_process_env(device), seed=seed)
     if len(loader) == 0:
         raise Action3dError(f"data.batch_size={cfg.batch_size}: larger than the training split "
@@ -137,7 +137,7 @@ def time_model(step: ModelStep, batch, steps: int) -> List[float]:
     return times
 
 
-def measure_loader(dataset, data_cfg: DictConfig, workers: int, args: argparse.Namespace,
+def measure_loader(dataset, data_cfg: DataConfig, workers: int, args: argparse.Namespace,
                    device: torch.device) -> Dict[str, float]:
     """Loader alone: first-batch time (worker start-up), then clips/s over `args.batches` batches.
 
@@ -158,7 +158,7 @@ def measure_loader(dataset, data_cfg: DictConfig, workers: int, args: argparse.N
     return {"first_batch_s": first, "loader_clips_per_s": clips / elapsed}
 
 
-def measure_training_loop(dataset, data_cfg: DictConfig, workers: int, step: ModelStep,
+def measure_training_loop(dataset, data_cfg: DataConfig, workers: int, step: ModelStep,
                           args: argparse.Namespace, device: torch.device) -> Dict[str, float]:
     """Loader feeding the model step: clips/s and the share of time spent waiting for a batch."""
     loader = make_loader(dataset, data_cfg, workers, device, args.seed)
@@ -178,7 +178,7 @@ def measure_training_loop(dataset, data_cfg: DictConfig, workers: int, step: Mod
     return {"train_loop_clips_per_s": clips / elapsed, "data_wait_share": waited / elapsed}
 
 
-def first_batch(dataset, data_cfg: DictConfig, workers: int, device: torch.device, seed: int):
+def first_batch(dataset, data_cfg: DataConfig, workers: int, device: torch.device, seed: int):
     """One training batch, for timing the model alone.
 
     Loaded in a worker when there are any, like every batch before the 0-worker pass, which runs
@@ -202,7 +202,7 @@ def _close(batches, loader) -> None:
     gc.collect()
 
 
-def pack_for_comparison(dataset, data_cfg: DictConfig, shard_mb: float, folder: str):
+def pack_for_comparison(dataset, data_cfg: DataConfig, shard_mb: float, folder: str):
     """The training videos of `dataset` packed into tar shards in `folder`, and the shard dataset
     and data config that read them with every other setting unchanged."""
     from action3d.data.dataset import build_dataset
@@ -210,9 +210,8 @@ def pack_for_comparison(dataset, data_cfg: DictConfig, shard_mb: float, folder: 
     from action3d.engine.data import shared_index
 
     pack_dataset({"train": dataset.samples}, classes=dataset.classes, out=folder, shard_mb=shard_mb, progress=False)
-    shard_cfg = data_cfg.copy()
-    shard_cfg.update(format="shards", root=folder, train_list=None, val_list=None, classes_file=None,
-                     annotation_dir=None, sampler="random")
+    shard_cfg = dataclasses.replace(data_cfg, format="shards", root=folder, train_list=None, val_list=None,
+                                    classes_file=None, annotation_dir=None, sampler="random")
     shards = shared_index(shard_cfg, "train", None)  # a ShardDataset's samples, classes and class
     return build_dataset(shard_cfg, "train", train=True, seed=dataset.seed, **shards), shard_cfg
 
@@ -301,15 +300,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
 
 
-def measure_clips_per_video(data_cfg: DictConfig, ks: Sequence[int], workers: int, args: argparse.Namespace,
+def measure_clips_per_video(data_cfg: DataConfig, ks: Sequence[int], workers: int, args: argparse.Namespace,
                             device: torch.device) -> List[Dict[str, Any]]:
     """The loader alone with K clips per video, for each K, on the same videos: videos/s and clips/s."""
     from action3d.data.dataset import build_dataset
 
     rows = []
     for k in ks:
-        cfg = data_cfg.copy()
-        cfg.num_clips = k
+        cfg = dataclasses.replace(data_cfg, num_clips=k)
         dataset = build_dataset(cfg, "train", train=True, seed=args.seed)
         videos_per_s = measure_loader(dataset, cfg, workers, args, device)["loader_clips_per_s"]  # items = videos
         rows.append({"clips_per_video": k, "workers": workers, "loader_videos_per_s": videos_per_s,

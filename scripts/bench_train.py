@@ -74,10 +74,10 @@ class Contender:
 
 def compose_model_config(preset: str, num_classes: int):
     """The `model` node of `action3d train model=PRESET model.num_classes=N`, validated."""
-    from action3d.commands._hydra import compose_config
+    from action3d.commands._hydra import typed_config
 
     try:
-        return compose_config("train", [f"model={preset}", f"model.num_classes={num_classes}"]).model
+        return typed_config("train", [f"model={preset}", f"model.num_classes={num_classes}"]).model
     except Action3dError as err:
         raise Action3dError(f"--models {preset}: {err}") from None
 
