@@ -66,6 +66,16 @@ def _all_imports(tree: ast.AST) -> set:
     return names
 
 
+def test_nothing_imports_hydras_internals():
+    """Hydra's public API only (`hydra.compose`, the override parser, `OmegaConf.update`):
+    `hydra._internal` changes between releases without notice."""
+    root = PACKAGE.parent
+    offenders = [str(path.relative_to(root)) for folder in ("action3d", "tests", "scripts")
+                 for path in (root / folder).rglob("*.py") if "hydra._internal" in path.read_text()
+                 and path.name != "test_architecture.py"]
+    assert not offenders, offenders
+
+
 def test_commands_do_not_import_each_other():
     """What two commands share lives in a module they both import (commands/_*.py), so a command
     can change without another one changing with it."""
