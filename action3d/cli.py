@@ -218,9 +218,11 @@ def _load(target: str) -> Callable:
 
 def _task(command: str, run: Callable) -> Callable:
     """The Hydra task: check the job's values (a no-op for a config the pre-check checked; a
-    search's trial draws its values later), run, and turn the library's `Action3dError` into
-    one line and exit status 1. In a sweep a failed job (any error: a diverged trial, a trial
-    value out of range) is one line and a recorded failure that ranks last; the sweep goes on."""
+    search's trial draws its values later), run, and turn any exception into one line and exit
+    status 1. The library's `Action3dError` is the line itself; anything else (a library's own
+    exception: a bug, or a case no rule foresaw) is named by its type and first line, and its
+    traceback goes to `error.log` in the run directory, not to the terminal. In a sweep a failed
+    job is one line and a recorded failure that ranks last; the sweep goes on."""
     def task(cfg):
         from action3d.commands._sweep import failed_job, in_sweep
         from action3d.config.validation import check_values
@@ -229,16 +231,31 @@ def _task(command: str, run: Callable) -> Callable:
             check_values(cfg, command)
             return run(cfg)
         except Exception as err:
-            known = isinstance(err, Action3dError)
-            if not (known or in_sweep()):
-                raise
-            message = unwrap_worker_error(str(err)) if known else f"{type(err).__name__}: {first_line(str(err))}"
+            if isinstance(err, Action3dError):
+                message = unwrap_worker_error(str(err))
+            else:
+                message = f"{type(err).__name__}: {first_line(str(err))}{_traceback_saved()}"
             print(f"action3d {command}: error: {message}", file=sys.stderr)
             if in_sweep():
                 return failed_job(message)
             sys.exit(1)
 
     return task
+
+
+def _traceback_saved() -> str:
+    """Write the current exception's traceback to RUN_DIR/error.log; ' (traceback: PATH)' or ''."""
+    import traceback
+
+    from action3d.commands._hydra import run_dir
+
+    path = run_dir() / "error.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc())
+    except OSError:
+        return ""
+    return f" (traceback: {path})"
 
 
 def unwrap_worker_error(message: str) -> str:

@@ -43,3 +43,22 @@ def test_predict_honours_eval_trainer_and_data_overrides(checkpoint, cache_dir):
     assert predicted(root, ckpt, video, cache_dir, "eval.num_clips=2", "trainer.precision=bf16") != base
     assert predicted(root, ckpt, video, cache_dir, "eval.num_clips=2", "data.crop_size=24",
                      "data.short_side=24") != base
+
+
+def test_a_library_exception_is_one_line_and_its_traceback_goes_to_the_run_directory(tmp_path, monkeypatch, capsys):
+    """Whatever a library raises (here torch's own RuntimeError) reaches the user as one line
+    naming it, exit status 1; the traceback is kept in RUN_DIR/error.log."""
+    from action3d import cli
+
+    def broken(cfg):
+        raise RuntimeError("Given groups=1, weight of size [8, 3, 3, 7, 7], expected input to have 3 channels\nmore")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_load", lambda target: broken)
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["info", "hydra.run.dir=run"])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("action3d info: error: RuntimeError: Given groups=1"), err
+    assert f"(traceback: {tmp_path / 'run' / 'error.log'})" in err[0]
+    assert "Traceback (most recent call last)" in (tmp_path / "run/error.log").read_text()
