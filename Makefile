@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_DIR ?= outputs/demo
 
-.PHONY: install test test-fast lint docs wheel-check demo bench clean
+.PHONY: install test test-fast test-learned-avx2 lint docs wheel-check demo bench clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+# The learned-effect tests (-m learned) on the fp32 kernels of a CPU without AVX512/AMX: oneDNN
+# capped at AVX2 and ATen's AVX2 kernels. They must pass this way too (CI does not run it).
+test-learned-avx2: install
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -m learned
 
 lint: install
 	$(VENV)/bin/ruff check action3d tests scripts

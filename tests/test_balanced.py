@@ -143,29 +143,52 @@ def test_a_balanced_run_stopped_mid_epoch_resumes_to_the_same_weights(tmp_path, 
 
 
 @pytest.mark.slow
+@pytest.mark.learned
 def test_balanced_sampler_raises_mean_class_accuracy_on_imbalanced_data(tmp_path, cache_dir):
-    """Four translations, move_left with 10x the training videos of the others (40 vs 4), fine-tuned
-    for 4 epochs from the fine-tuning test's source model (trained on move_right, move_down and two
-    other motions, not on move_left), 3 seeds. The validation set is balanced (16 videos per class),
-    so its top-1 is the mean class accuracy.
+    """The four translations with 10x the training videos of move_left (40 against 4 of each other
+    class), fine-tuned with recipe=finetune for 8 epochs of batch 4 from the fine-tuning source
+    (synthetic_subsets.pretrained_checkpoint: the 8 directions of motion of another synthetic seed;
+    its head re-initialised for these 4 classes), with data.sampler=balanced against the plain
+    sampler; 3 seeds. The validation set is balanced (16 videos per class), so its top-1 is the
+    mean class accuracy (chance 25%); the gain is balanced minus plain, per seed, and must pass
+    `assert_learned_effect`.
 
-    With the plain sampler 77% of the draws are move_left and the model leans to answering
-    move_left; the balanced sampler gives the three rare classes the same weight and the features
-    for them are used. Measured in three runs (3 seeds each; the source model changed with the
-    trainer's code between them): plain 25-47%, balanced 34-64%, better on every seed by 8-25
-    points. trainer.class_weights=auto was better on average too but not on every seed (-8 to +20
-    points), so only the sampler is asserted here.
+    With the plain sampler 77% of the draws are move_left and the new head answers move_left for
+    every video; the balanced sampler gives the three rare classes the same weight and the
+    source's features for them are used.
+
+    Measured (fp32, one thread; lscpu "Model name": AMD EPYC), seeds 0 / 1 / 2, in points:
+    - native ISA (AVX512): plain 37.5 / 25.0 / 25.0%, balanced 100.0 / 98.4 / 100.0%: gains
+      +62.5 / +73.4 / +75.0, mean 70.3, SD 6.8, mean/SD 10.3. Another session: plain 25.0 on every
+      seed, balanced 100.0 on every seed: gains +75.0 each (SD 0).
+    - ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 (as a CPU without AVX512/AMX runs it;
+      make test-learned-avx2): plain 25.0 / 25.0 / 25.0%, balanced 93.8 / 100.0 / 98.4%: gains
+      +68.8 / +75.0 / +73.4, mean 72.4, SD 3.3, mean/SD 22.3.
+    Seeds 0-7 of the same design (one source per ISA setting): gains 53-75 points, mean/SD 7.0
+    (native) and 55-75, mean/SD 9.4 (AVX2). The design this replaced (4 epochs from the old
+    4-motion source) gained +25.0 to +43.8, +3.1 to +21.9 and -3.1 to +20.3 points in three
+    sessions here.
+    trainer.class_weights=auto is not asserted here (in earlier designs of this test it was better
+    on average but not on every seed).
     """
-    from synthetic_subsets import LEARNABLE, pretrained_checkpoint, subset_lists, train
+    from synthetic_subsets import (
+        LEARNABLE_SET,
+        TARGET,
+        assert_learned_effect,
+        pretrained_checkpoint,
+        subset_lists,
+        train,
+    )
 
     source = pretrained_checkpoint(cache_dir)
     lists = subset_lists(tmp_path / "lists", ["move_left", "move_right", "move_down", "move_up"],
-                         per_class=[40, 4, 4, 4], synthetic=LEARNABLE[:4])
-    common = [*LEARNABLE, *lists, "trainer.max_epochs=4", "trainer.val_every=4", f"model.pretrained={source}"]
+                         per_class=[40, 4, 4, 4], synthetic=LEARNABLE_SET)
+    common = [*TARGET, *lists, "recipe=finetune", f"model.pretrained={source}", "trainer.max_epochs=8",
+              "trainer.val_every=8"]
     scores = {"plain": [], "balanced": []}
     for seed in (0, 1, 2):
         for arm, extra in (("plain", []), ("balanced", ["data.sampler=balanced"])):
             scores[arm].append(train([*common, *extra], tmp_path / f"{arm}{seed}", seed=seed)["best_top1"])
     print("mean class accuracy per seed:", scores)
     gains = [b - p for b, p in zip(scores["balanced"], scores["plain"], strict=True)]
-    assert min(gains) > 0.0 and sum(gains) / 3 >= 0.05, scores   # every seed, >= 5 points on average
+    print(assert_learned_effect(gains, what="balanced-sampler minus plain-sampler mean class accuracy"))

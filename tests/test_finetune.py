@@ -79,30 +79,54 @@ def test_finetune_recipe_sets_rates_freezing_and_schedule():
 
 
 @pytest.mark.slow
-def test_finetuning_from_four_classes_beats_training_from_scratch_on_the_other_four(tmp_path, cache_dir):
-    """The tiny model trained on move_right, move_down, rotate_cw and grow (20 epochs, 48 videos
-    per class), then fine-tuned with recipe=finetune on the other four classes (16 videos each, 8
-    epochs), against the same 8 epochs from scratch; final val top-1 on 64 videos, 3 seeds.
+@pytest.mark.learned
+def test_finetuning_on_four_videos_per_class_beats_training_from_scratch(tmp_path, cache_dir):
+    """The fine-tuning source (synthetic_subsets.pretrained_checkpoint: the tiny model trained on
+    the 8 directions of motion of another synthetic seed, 48 videos each, 16 epochs) fine-tuned with
+    recipe=finetune as it is (the head re-initialised for 4 classes, stem and stage 1 frozen, the
+    backbone at 0.1 x the head's lr 1e-3) on the 4 translations with 4 training videos each, for
+    16 epochs of batch 4 (64 steps); against the same data, batches and epochs from scratch
+    (synthetic_subsets.LEARNABLE: AdamW at 3e-3, no dropout; at 1e-3 scratch scored within a few
+    points of it in our trials). Val top-1 on 64 videos (16 per class, chance 25%); the gain is
+    fine-tuned minus scratch, per seed, and must pass `assert_learned_effect`.
 
-    The split: each target class is the time-reverse of a source class (left/right, up/down,
-    counter-clockwise/clockwise, shrink/grow), so the source's motion filters (along the same axes,
-    about the same centres) are what the target needs. Between translations and rotation/scaling
-    nothing transferred in our trials (the pooled features of one do not separate the other).
-    The source's 4 motions are far from the target's, so the backbone trains at the head's rate
-    (optim.backbone_lr_mult=1; the recipe's 0.1 is for Kinetics weights, and measured 8 points
-    below scratch here); the recipe's frozen stem and stage 1 stay.
-    Measured (3 seeds): fine-tuned 42-48%, from scratch 33-36%, mean gain 10 points.
+    The source shares the target's motions: what it learnt (motion direction against a textured
+    background) is what the target needs, so 64 steps adapt a new head. From scratch, 16 videos
+    are far too few to find those features in 64 steps.
+
+    Measured (fp32, one thread; lscpu "Model name": AMD EPYC), seeds 0 / 1 / 2, in points:
+    - native ISA (AVX512): fine-tuned 100.0 / 96.9 / 96.9%, from scratch 40.6 / 32.8 / 39.1%:
+      gains +59.4 / +64.1 / +57.8, mean 60.4, SD 3.3, mean/SD 18.6 (source 89.8%). Another
+      session: fine-tuned 100 / 100 / 100%, same scratch: mean 62.5, mean/SD 15.1 (source 90.6%).
+    - ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 (as a CPU without AVX512/AMX runs it;
+      make test-learned-avx2): fine-tuned 100.0 / 98.4 / 98.4%, from scratch 39.1 / 34.4 / 39.1%:
+      gains +60.9 / +64.1 / +59.4, mean 61.5, SD 2.4, mean/SD 25.7 (source 82.0%).
+    Seeds 0-7 of the same design (one source per ISA setting): gains 59-73 points, mean/SD 14.5
+    (native) and 61-75, mean/SD 14.0 (AVX2). The synthetic videos are not byte-identical from one
+    generation to the next (the x264 output varies), so each session's figures move by a few points.
+    The design this replaced (source: 4 other motions; target: their time-reverses, 16 videos
+    each) gained -3.1 / -3.1 / +4.7 and +1.6 / +4.7 / +1.6 points in two sessions here and
+    +21.9 / +23.4 / +18.8 in a third.
     """
-    from synthetic_subsets import FINETUNE_TARGET, LEARNABLE, pretrained_checkpoint, subset_lists, train
+    from synthetic_subsets import (
+        LEARNABLE,
+        LEARNABLE_SET,
+        TARGET,
+        TRANSLATIONS,
+        assert_learned_effect,
+        pretrained_checkpoint,
+        subset_lists,
+        train,
+    )
 
     source = pretrained_checkpoint(cache_dir)
-    lists = subset_lists(tmp_path / "lists", FINETUNE_TARGET, per_class=[16] * 4, synthetic=LEARNABLE[:4])
-    budget = [*LEARNABLE, *lists, "trainer.max_epochs=8", "trainer.val_every=8"]
+    lists = subset_lists(tmp_path / "lists", TRANSLATIONS, per_class=[4] * 4, synthetic=LEARNABLE_SET)
+    budget = [*lists, "trainer.max_epochs=16", "trainer.val_every=16"]
     gains = []
     for seed in (0, 1, 2):
-        tuned = train([*budget, "recipe=finetune", "optim.backbone_lr_mult=1", f"model.pretrained={source}"],
+        tuned = train([*TARGET, *budget, "recipe=finetune", f"model.pretrained={source}"],
                       tmp_path / f"tuned{seed}", seed=seed)["best_top1"]
-        scratch = train(budget, tmp_path / f"scratch{seed}", seed=seed)["best_top1"]
+        scratch = train([*LEARNABLE, *budget], tmp_path / f"scratch{seed}", seed=seed)["best_top1"]
         gains.append(tuned - scratch)
         print(f"seed {seed}: fine-tuned {tuned:.3f}, from scratch {scratch:.3f}")
-    assert min(gains) > 0.0 and sum(gains) / 3 >= 0.05, gains   # better on every seed, >= 5 points on average
+    print(assert_learned_effect(gains, what="fine-tuned val top-1 minus from-scratch val top-1"))
