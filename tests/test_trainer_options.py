@@ -126,10 +126,21 @@ def test_sync_bn_on_cpu_is_refused_by_the_library_too(tmp_path, cache_dir):
 
 @pytest.mark.parametrize("flags, chosen", [({"avx512_bf16"}, "bf16"), ({"amx_bf16"}, "bf16"), ({"avx2"}, "32")])
 def test_auto_precision_follows_native_bf16_on_cpu(flags, chosen, monkeypatch):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(rules, "cpu_flags", lambda: set(flags))
     picked, why = precision_mod.resolve_precision("auto", torch.device("cpu"))
     assert picked == chosen and "trainer.precision=auto chose" in why
     assert precision_mod.resolve_precision("32", torch.device("cpu"))[0] == "32"   # an explicit choice stays
+
+
+@pytest.mark.parametrize("cap, chosen", [("AVX2", "32"), ("avx512_core", "32"), ("AVX512_CORE_BF16", "bf16"),
+                                         ("AVX512_CORE_AMX", "bf16")])
+def test_auto_precision_honours_a_onednn_isa_cap(cap, chosen, monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX512-BF16 CPU run as one without it: bf16 would be
+    emulated, so auto picks fp32 (as `make test-learned-avx2` runs)."""
+    monkeypatch.setattr(rules, "cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert precision_mod.resolve_precision("auto", torch.device("cpu"))[0] == chosen
 
 
 def test_auto_precision_on_cuda_asks_the_device(monkeypatch):

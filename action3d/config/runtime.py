@@ -109,11 +109,20 @@ def cpu_flags() -> set:
     return set()
 
 
-def cpu_has_native_bf16(flags: Optional[set] = None) -> bool:
-    """AVX512-BF16 or AMX-BF16. Not torch.ops.mkldnn._is_mkldnn_bf16_supported(): that is also
-    True on CPUs that only emulate bf16 (measured ~20x slower than fp32 there)."""
+# oneDNN's ISA levels (ONEDNN_MAX_CPU_ISA) at which it runs bf16 natively; a lower cap emulates it.
+_BF16_ISAS = {"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
+              "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2", "ALL", "DEFAULT"}
+
+
+def cpu_has_native_bf16(flags: Optional[set] = None, environ: Optional[Mapping[str, str]] = None) -> bool:
+    """AVX512-BF16 or AMX-BF16, and oneDNN not capped below them (`ONEDNN_MAX_CPU_ISA=AVX2` makes a
+    CPU run as one without AVX512: bf16 is then emulated). Not
+    torch.ops.mkldnn._is_mkldnn_bf16_supported(): that is also True on CPUs that only emulate bf16
+    (measured ~20x slower than fp32 there)."""
     flags = cpu_flags() if flags is None else flags
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    environ = os.environ if environ is None else environ
+    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    return ("avx512_bf16" in flags or "amx_bf16" in flags) and cap in _BF16_ISAS
 
 
 def cpu_has_native_fp16(flags: Optional[set] = None) -> bool:
