@@ -90,3 +90,48 @@ def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
     report.setdefault("machine", {})["load_average_1min_end"] = _load_average()
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
+
+
+# ------------------------------------------------------------------ test videos (bench_pipeline, gpu_check)
+
+
+def kinetics_like_frames(width: int, height: int, frames: int, seed: int = 0):
+    """(frames, H, W, 3) uint8: a camera pan over a blurred random texture, two moving discs and
+    sensor noise, about the bitrate and motion of a Kinetics clip (as scripts/bench_decode.py's
+    videos), so that decoding costs what it costs on real footage."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    w, h = width, height
+    coarse = torch.from_numpy(rng.integers(0, 256, (3, h // 16 + 4, w // 16 + 12))).float()
+    texture = torch.nn.functional.interpolate(coarse[None], scale_factor=16, mode="bicubic")[0]
+    texture = texture.clamp(0, 255).permute(1, 2, 0).numpy()           # (H', W', 3)
+    noise = rng.normal(0, 6, (8, h, w, 3)).astype(np.float32)            # reused, rolled
+    yy, xx = np.mgrid[0:h, 0:w]
+    out = np.empty((frames, h, w, 3), np.uint8)
+    for t in range(frames):
+        dx = int(80 + 70 * np.sin(t / 40)), int(30 + 20 * np.cos(t / 55))
+        frame = texture[dx[1]:dx[1] + h, dx[0]:dx[0] + w].copy()
+        for k, colour in enumerate(([220, 40, 40], [40, 200, 90])):
+            cx = (0.2 + 0.6 * k) * w + 0.3 * w * np.sin(t / (17 + 9 * k))
+            cy = h / 2 + h / 4 * np.cos(t / (23 + 5 * k))
+            frame[(xx - cx) ** 2 + (yy - cy) ** 2 < (h / (7 + 2 * k)) ** 2] = colour
+        frame += np.roll(noise[t % 8], t, axis=1)
+        out[t] = frame.clip(0, 255)
+    return out
+
+
+def write_test_video(path: str | os.PathLike, *, width: int, height: int, fps: int, frames: int, seed: int = 0,
+                     keyframe_seconds: float = 2.0) -> Path:
+    """A Kinetics-like H.264 MP4 (x264, B-frames, a keyframe every `keyframe_seconds`), written
+    under a temporary name and renamed when complete (so an existing file is a finished one)."""
+    from action3d.data.video_writer import write_video
+
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part.mp4")
+        write_video(partial, kinetics_like_frames(width, height, frames, seed), fps=fps,
+                    gop=max(1, int(fps * keyframe_seconds)), bframes=3)
+        partial.rename(path)
+    return path
