@@ -2,6 +2,7 @@
 """Decoding benchmark: clips/s of action3d's reader against a naive PyAV loop (and torchcodec).
 
     python scripts/bench_decode.py [--quick] [--clips N] [--out results.json] [VIDEO ...]
+    python scripts/bench_decode.py --target-fps 15 [--quick] [--clips N] [VIDEO ...]
 
 For every source video (generated Kinetics-like videos, plus any VIDEO given) and every clip
 shape (16x4 and 32x2: clip_len x frame_interval, seeded random starts), each reader opens the
@@ -17,6 +18,13 @@ Readers run interleaved clip by clip on one core (torch and the decoders use one
 ratios compare like with like on a noisy machine. Every reader's frames are compared with the
 naive loop's on the same file (for `prepared`: the naive loop on the prepared file, untimed).
 Prints a table and writes JSON (default bench_results/decode.json).
+
+`--target-fps F` measures clips sampled at F fps (`data.target_fps=F`: clip_len x frame_interval
+counted in frames at F; 16x1 and 32x2) on today's prepared video (`prepare_dataset(short_side=128,
+gop=16)`, native rate: the reader decodes the frames between the picked ones too) against the same
+video prepared at that rate (`prepare_dataset(..., target_fps=F)`: it holds only the picked
+frames). Both are compared with the source's frames at F (decoded at the prepared size, untimed):
+mean absolute difference. Writes bench_results/decode_target_fps.json by default.
 """
 from __future__ import annotations
 
@@ -42,6 +50,7 @@ from _bench_common import command_line, format_table, machine_info, write_json  
 
 from action3d.data.decode import VideoReader  # noqa: E402
 from action3d.data.prepare import prepare_dataset, prepared_name  # noqa: E402
+from action3d.data.sampling import at_frame_rate  # noqa: E402
 from action3d.data.video_writer import write_video  # noqa: E402
 
 CLIP_SHAPES = ((16, 4), (32, 2))  # (clip_len, frame_interval)
@@ -104,10 +113,12 @@ def ensure_synthetic(video: SyntheticVideo, folder: Path) -> Path:
     return path
 
 
-def ensure_prepared(path: Path, folder: Path) -> Path:
+def ensure_prepared(path: Path, folder: Path, target_fps: float | None = None) -> Path:
     out = folder / hashlib.sha1(str(path.parent.resolve()).encode()).hexdigest()[:10]
+    if target_fps is not None:
+        out = out.with_name(f"{out.name}_{target_fps:g}fps")
     done = prepare_dataset([(str(path.resolve()), 0)], root=path.parent.resolve(), out=out,
-                           short_side=128, gop=16, workers=1, progress=False)
+                           short_side=128, gop=16, workers=1, progress=False, target_fps=target_fps)
     if not done:
         raise SystemExit(f"prepare failed for {path}: see {out}/prepare_failures.txt")
     return out / prepared_name(path.name)
@@ -256,6 +267,82 @@ def profile_prepared(prepared: Path, count: int, seed: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
 
 
+# -- prepared at a target frame rate ---------------------------------------------------------------
+
+TARGET_CLIP_SHAPES = ((16, 1), (32, 2))   # clip_len x frame_interval in frames at the target rate
+
+
+def read_at_rate(path, indices, target_fps):
+    """What VideoDataset does with data.target_fps: open, resample, read the clip's frames, close."""
+    with VideoReader(path, threads=1) as video:
+        return at_frame_rate(video, target_fps).read(indices)
+
+
+def bench_target_fps(path: Path, prepared: Path, at_fps: Path, target_fps: float, clip_shape, count, seed):
+    with VideoReader(prepared) as video:
+        resampled = at_frame_rate(video, target_fps)
+        num_frames, width, height, native = resampled.num_frames, video.width, video.height, video.fps
+    with VideoReader(at_fps) as video:
+        if video.num_frames != num_frames:
+            raise SystemExit(f"{at_fps}: {video.num_frames} frames, but {prepared} at {target_fps:g} fps has "
+                             f"{num_frames}")
+    clips = clips_for(num_frames, *clip_shape, count, seed)
+    files = {"prepared": prepared, "prepared_at_fps": at_fps}
+    for file in files.values():
+        read_at_rate(file, clips[0], target_fps)                      # warm-up
+    seconds, diffs = dict.fromkeys(files, 0.0), {name: [] for name in files}
+    with VideoReader(path, short_side=min(width, height), threads=1) as source:
+        reference = at_frame_rate(source, target_fps)
+        for indices in clips:
+            wanted = reference.read(indices).float()[..., :height, :width]      # even sizes after prepare
+            for name, file in files.items():
+                start = time.perf_counter()
+                frames = read_at_rate(file, indices, target_fps)
+                seconds[name] += time.perf_counter() - start
+                diffs[name].append(float((frames.float() - wanted).abs().mean()))
+    rate = {name: len(clips) / seconds[name] for name in files}
+    return {"source": str(path), "native_fps": round(native, 3), "target_fps": target_fps,
+            "frames_at_target": num_frames, "size": f"{width}x{height}",
+            "clip": f"{clip_shape[0]}x{clip_shape[1]}", "clips": len(clips),
+            "file_mb": {name: round(Path(file).stat().st_size / 1e6, 3) for name, file in files.items()},
+            "readers": {name: {"clips_per_s": round(rate[name], 2),
+                               "mean_abs_diff_to_source": round(float(np.mean(diffs[name])), 2)} for name in files},
+            "speedup": round(rate["prepared_at_fps"] / rate["prepared"], 2)}
+
+
+def print_target_table(rows) -> None:
+    columns = [("source", "source", ""), ("native fps", "native_fps", ".3g"), ("clip @ target", "clip", ""),
+               ("prepared clips/s", "prepared", ".1f"), ("at-fps clips/s", "at_fps", ".1f"),
+               ("speedup", "speedup", ".2f"), ("MB prepared", "mb", ".2f"), ("MB at-fps", "mb_at", ".2f"),
+               ("diff prepared", "diff", ".2f"), ("diff at-fps", "diff_at", ".2f")]
+    table = [{"source": Path(r["source"]).name, "native_fps": r["native_fps"], "clip": r["clip"],
+              "prepared": r["readers"]["prepared"]["clips_per_s"],
+              "at_fps": r["readers"]["prepared_at_fps"]["clips_per_s"], "speedup": r["speedup"],
+              "mb": r["file_mb"]["prepared"], "mb_at": r["file_mb"]["prepared_at_fps"],
+              "diff": r["readers"]["prepared"]["mean_abs_diff_to_source"],
+              "diff_at": r["readers"]["prepared_at_fps"]["mean_abs_diff_to_source"]} for r in rows]
+    print(f"clips/s at data.target_fps={rows[0]['target_fps']:g}, one core (open + read + close per clip); "
+          "diff: mean abs difference to the source's frames at that rate")
+    print(format_table(table, columns))
+
+
+def main_target_fps(args, synthetic, count) -> int:
+    started = time.perf_counter()
+    sources = [ensure_synthetic(video, args.cache) for video in synthetic] + list(args.videos)
+    prepared = {p: ensure_prepared(p, args.cache / "prepared") for p in sources}
+    at_fps = {p: ensure_prepared(p, args.cache / "prepared", target_fps=args.target_fps) for p in sources}
+    print(f"videos ready in {time.perf_counter() - started:.0f} s")
+    rows = [bench_target_fps(p, prepared[p], at_fps[p], args.target_fps, shape, count, args.seed)
+            for p in sources for shape in TARGET_CLIP_SHAPES]
+    print_target_table(rows)
+    out = args.out if args.out is not None else REPO / "bench_results" / "decode_target_fps.json"
+    write_json(out, {"command": command_line(), "machine": {**machine_info(), "av": av.__version__},
+                     "seed": args.seed, "clips_per_setting": count, "target_fps": args.target_fps, "rows": rows,
+                     "seconds": round(time.perf_counter() - started, 1)})
+    print(f"\nwrote {out} ({time.perf_counter() - started:.0f} s in all)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("videos", nargs="*", type=Path, help="extra videos to measure")
@@ -264,7 +351,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "bench_decode",
                         help="where generated and prepared videos are kept between runs")
-    parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "decode.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: bench_results/decode.json (--target-fps: decode_target_fps.json)")
+    parser.add_argument("--target-fps", type=float, default=None,
+                        help="measure prepared-at-this-rate videos against today's prepared ones instead")
     parser.add_argument("--no-torchcodec", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the prepared reader")
     args = parser.parse_args(argv)
@@ -272,6 +362,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     count = args.clips or (8 if args.quick else 20)
     synthetic = SYNTHETIC[:1] if args.quick else SYNTHETIC
+    for path in args.videos:
+        if not path.is_file():
+            raise SystemExit(f"no such video: {path}")
+    if args.target_fps is not None:
+        return main_target_fps(args, synthetic, count)
+    args.out = args.out if args.out is not None else REPO / "bench_results" / "decode.json"
     use_torchcodec = not args.no_torchcodec and importlib.util.find_spec("torchcodec") is not None
     if not use_torchcodec:
         print("torchcodec is not installed: its column is skipped")

@@ -161,4 +161,20 @@ EFFECTS: dict[str, str] = {
         "tests/test_balanced.py::test_balanced_sampler_raises_mean_class_accuracy_on_imbalanced_data",
     "trainer.class_weights":
         "tests/test_balanced.py::test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency",
+    # the zoos: frame rate, test protocols, scores out, zoo= presets (issue 20, eval side)
+    "data.target_fps": "tests/test_zoo_protocols.py::test_target_fps_reaches_training_eval_clips_and_windows",
+    "data.test_resize":
+        "tests/test_zoo_protocols.py::test_test_resize_replaces_the_short_side_in_the_action3d_views",
+    "data.resize_antialias":
+        "tests/test_zoo_protocols.py::test_zoo_views_are_within_one_level_of_a_plain_bilinear_resize_then_crop",
+    "eval.protocol":
+        "tests/test_zoo.py::test_a_torchvision_protocol_eval_equals_videoclassification_on_the_same_frames",
+    "eval.dump": "tests/test_zoo.py::test_a_torchvision_protocol_eval_equals_videoclassification_on_the_same_frames",
+    "target_fps": "tests/test_zoo.py::test_prepare_at_a_target_rate_stores_the_frames_the_resampling_picks",
+    "zoo.name": "tests/test_zoo.py::test_every_zoo_file_says_where_its_figures_come_from_and_sets_the_whole_protocol",
+    "zoo.model": "tests/test_zoo.py::test_a_model_choice_or_architecture_key_with_zoo_is_refused_in_one_line",
+    "zoo.classes": "tests/test_zoo.py::test_classes_map_by_name_and_a_class_the_zoo_lacks_is_refused",
+    "zoo.num_classes": "tests/test_zoo.py::test_classes_map_by_name_and_a_class_the_zoo_lacks_is_refused",
+    "zoo.architecture": "tests/test_zoo.py::test_zoo_architecture_keys_are_the_zoos_own",
+    "zoo.refused": "tests/test_zoo.py::test_a_zoo_checkpoint_action3d_cannot_build_is_refused_naming_the_nearest",
 }

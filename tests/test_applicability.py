@@ -62,6 +62,15 @@ REFUSED = [
     ("train optim.nesterov=true optim=adamw", "optim.nesterov", "SGD setting"),
     ("train sched.gamma=0.5", "sched.gamma", "multistep setting"),
     ("train sched=multistep sched.milestones=[5,30]", "sched.milestones", "not before the end of training"),
+    (f"eval {CKPT} eval.protocol=hara data.frame_interval=1 eval.num_clips=3", "eval.num_clips",
+     "scores every window"),
+    (f"predict {CKPT} {VIDEO} eval.dump=p.npz", "eval.dump", "writes no per-video score file"),
+    (f"eval {CKPT} zoo.name=mine", "zoo.name", "set by zoo=SOURCE/NAME"),
+    ("train zoo.model=tiny", "zoo.model", "set by zoo=SOURCE/NAME"),
+    (f"eval {CKPT} zoo.classes=kinetics400", "zoo.classes", "set by zoo=SOURCE/NAME"),
+    ("train zoo.num_classes=400", "zoo.num_classes", "set by zoo=SOURCE/NAME"),
+    ("train zoo.architecture={{}}", "zoo.architecture", "set by zoo=SOURCE/NAME"),
+    ("train zoo=tv/r3d_18 zoo.refused=no", "zoo.refused", "is not available"),   # its value rule: always
 ]
 
 
@@ -85,6 +94,7 @@ APPLIES = [
     "train model.shortcut_type=B model.advanced=true", "info model.in_channels=1 input=[1,8,32,32]",
     "info default_num_classes=7", "data synth data.synthetic.size=32",
     "train data=shards data.root=/tmp data.shard_shuffle=16",
+    "eval ckpt=x.pt eval.num_clips=3 eval.dump=scores.npz zoo=tv/r3d_18",
 ]
 
 

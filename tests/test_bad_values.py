@@ -38,6 +38,12 @@ CUSTOM = {
     "part": ["3/2", "one", "0/4"],
     "merge": [],          # a boolean; its rule: not together with part= (below)
     "trainer.class_weights": [],   # choices below; its custom rule: not with data.sampler=balanced (below)
+    "eval.dump": ["scores.txt"],
+    "eval.protocol": [],  # choices below; its custom rule: the views its code defines (COMBINATIONS)
+    "data.test_resize": [],  # length and entries below; its custom rule: >= data.crop_size (COMBINATIONS)
+    "zoo.model": ["no_such_preset"],
+    "zoo.architecture": ["{dropout:0.1}"],
+    "zoo.refused": ["because"],
 }
 # Combinations a key's custom rule refuses: (command, overrides, the key named).
 COMBINATIONS = [
@@ -52,6 +58,10 @@ COMBINATIONS = [
     ("predict", ["ckpt=x.pt", "video=v.mp4", "timeline=t.png"], "timeline"),
     ("data", ["action=synth"], "out"),
     ("train", ["data.synthetic.size=33"], "data.synthetic.size"),
+    ("train", ["data.test_resize=[32,200]"], "data.test_resize"),
+    ("eval", ["ckpt=x.pt", "eval.protocol=torchvision", "eval.num_crops=3"], "eval.protocol"),
+    ("eval", ["ckpt=x.pt", "eval.protocol=ptv", "data.target_fps=30"], "eval.protocol"),
+    ("eval", ["ckpt=x.pt", "eval.protocol=hara_2018", "data.frame_interval=2"], "eval.protocol"),
 ]
 
 EXEMPT = {
@@ -70,6 +80,7 @@ EXEMPT = {
     "out": "an output path (required by some data actions: COMBINATIONS)",
     "timeline": "an output file (needs window=: COMBINATIONS)",
     "class_name": "a class name: explain refuses one the checkpoint does not have (test_explain.py)",
+    "zoo.name": "a label the zoo file sets (never given by hand: test_applicability.py)",
 }
 
 

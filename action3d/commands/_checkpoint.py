@@ -49,13 +49,29 @@ def _dotted(node: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return out
 
 
-def load_trained(ckpt: str, device: Any, *, channels_last: bool = True):
-    """The checkpoint's model (`action3d.engine.inference.TrainedModel`), its config upgraded."""
+def load_trained(ckpt: str, device: Any, *, channels_last: bool = True, state: Any = None):
+    """The checkpoint's model (`action3d.engine.inference.TrainedModel`), its config upgraded
+    (`state`: the file's contents, when already read)."""
     from action3d.engine.inference import read_trained_checkpoint, trained_model
 
-    state = read_trained_checkpoint(ckpt)
+    state = read_trained_checkpoint(ckpt) if state is None else state
     config = upgrade_config(state["config"], path=f"ckpt={ckpt}")
     return trained_model(state, config, path=ckpt, device=device, channels_last=channels_last)
+
+
+def is_training_checkpoint(state: Any) -> bool:
+    """An action3d training checkpoint (its model and config), not a zoo's own file."""
+    return isinstance(state, Mapping) and "config" in state and "model" in state
+
+
+def with_protocol(data: DataConfig, given: DataConfig) -> DataConfig:
+    """A checkpoint's data config with the test-protocol keys of `given` (zoo=: what the zoo file
+    and the command line set), `action3d.config.zoo.PROTOCOL_DATA_KEYS`; all else stays."""
+    import dataclasses
+
+    from action3d.config.zoo import PROTOCOL_DATA_KEYS
+
+    return dataclasses.replace(data, **{key: getattr(given, key) for key in PROTOCOL_DATA_KEYS})
 
 
 def run_data(trained_data: DataConfig, given: DataConfig, overrides: Sequence[str]) -> DataConfig:

@@ -147,8 +147,8 @@ def command_help(command: str, overrides: Sequence[str]) -> str:
     from action3d.config.model_presets import PRESET_GROUP, PRESETS
 
     cfg = compose_config(command, overrides, check=False)
-    options = {p.name: {f.stem for f in p.glob("*.yaml")} for p in Path(CONF_DIR).iterdir()
-               if p.is_dir() and p.name in cfg}
+    options = {p.name: {str(f.relative_to(p).with_suffix("")) for f in p.rglob("*.yaml")}   # zoo=tv/r3d_18
+               for p in Path(CONF_DIR).iterdir() if p.is_dir() and p.name in cfg}
     if PRESET_GROUP in cfg:
         options[PRESET_GROUP] = options.get(PRESET_GROUP, set()) | set(PRESETS)
     lines = [f"action3d {command} [overrides]", "", "== Configuration groups ==",

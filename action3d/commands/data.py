@@ -77,7 +77,8 @@ def prepare(cfg: DataCommandConfig) -> Path:
         print(f"merged the finished parts in {out}: {failed} videos failed (prepare_failures.txt)")
     else:
         done = prepare_dataset(every, root=data.root, out=out, short_side=cfg.short_side, gop=cfg.gop,
-                               workers=cfg.workers, crf=cfg.crf, autorotate=data.autorotate, part=part)
+                               workers=cfg.workers, crf=cfg.crf, autorotate=data.autorotate, part=part,
+                               target_fps=cfg.target_fps)
         if part:
             print(f"part {part[0]}/{part[1]}: {len({p for p, _ in done})} videos re-encoded into {out}; when every "
                   f"part is done, write the lists with the same command and merge=true instead of part=")
@@ -90,8 +91,9 @@ def prepare(cfg: DataCommandConfig) -> Path:
     classes = next((c for _, c in splits.values() if c), None)
     if classes:
         write_classes_file(out / "classes.txt", classes)
+    rate = f" (stored at {cfg.target_fps:g} fps: give data.target_fps={cfg.target_fps:g} too)" if cfg.target_fps else ""
     print(f"train on it with data=folder data.root={out} data.train_list={out}/train.txt "
-          f"data.val_list={out}/val.txt data.classes_file={out}/classes.txt")
+          f"data.val_list={out}/val.txt data.classes_file={out}/classes.txt{rate}")
     return out
 
 

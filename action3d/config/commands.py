@@ -19,6 +19,7 @@ from action3d.config.model import ModelConfig, check_architecture
 from action3d.config.model_presets import register_model_presets
 from action3d.config.option import DATA_ACTIONS, Context, Rule, option, section
 from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig
+from action3d.config.zoo import ZooConfig
 
 _SAMPLING_KEYS = ", ".join(f"data.{k}" for k in ("clip_len", "frame_interval", "short_side", "crop_size",
                                                   "mean", "std"))
@@ -79,6 +80,13 @@ class TrainConfig:
     optim: OptimConfig = section(OptimConfig, help="the optimiser")
     sched: SchedConfig = section(SchedConfig, help="the learning-rate schedule")
     trainer: TrainerConfig = section(TrainerConfig, help="the training loop")
+    zoo: ZooConfig = section(ZooConfig, commands=("train", "eval"),
+                             help="zoo=SOURCE/NAME: a published model's architecture, sampling, test protocol and "
+                                  "classes (conf/zoo/; docs/zoo.md); fine-tuning takes its model, normalisation, clip "
+                                  "length, frame interval and frame rate")
+    eval: EvalConfig = section(EvalConfig, commands=(),
+                               help="not read by train: the test views `action3d eval` uses, which zoo= sets; stored "
+                                    "with the run")
 
 
 @dataclass
@@ -98,6 +106,13 @@ class CheckpointRun:
 @dataclass
 class EvalCommandConfig(CheckpointRun):
     split: str = option("val", choices=("train", "val"), help="which split of the dataset is scored: train or val")
+    zoo: ZooConfig = section(ZooConfig,
+                             help="zoo=SOURCE/NAME: the test protocol of a published model; a ckpt= that is no "
+                                  "action3d checkpoint (the zoo's own file) also gets its model, normalisation, "
+                                  "sampling and classes (docs/zoo.md)")
+    model: ModelConfig = section(ModelConfig, commands=(), check=check_architecture,
+                                 help="set by zoo=SOURCE/NAME, never on the command line: the architecture of a ckpt= "
+                                      "that is no action3d checkpoint (an action3d checkpoint holds its own)")
 
 
 @dataclass
@@ -170,6 +185,11 @@ class DataCommandConfig:
                       help="prepare: frames between keyframes (short: cheap seeks for random access)")
     crf: int = option(23, low=0, high=51, integer=True, commands=_action_reads("prepare"),
                       help="prepare: x264 quality (lower: better and larger)")
+    target_fps: Optional[float] = option(None, low=0.0, low_open=True, commands=_action_reads("prepare"),
+                                         help="prepare: store every video at this frame rate, its frames the ones "
+                                              "data.target_fps=F picks (torchvision's rule), so that clips sampled at "
+                                              "that rate decode no frame the resampling throws away; unset: the "
+                                              "native rate")
     workers: int = option(2, low=1, integer=True, commands=_action_reads("check", "prepare"),
                           help="processes that read or re-encode videos (1: in this process)")
     min_frames: int = option(0, low=0, integer=True, commands=_action_reads("check"),

@@ -52,6 +52,12 @@ def _at_least_crop(value: Any, ctx: Context) -> None:
         fail(ctx.key, value, f"must be >= data.crop_size={ctx.section.crop_size}")
 
 
+def _each_at_least_crop(value: Any, ctx: Context) -> None:
+    crop = ctx.section.crop_size
+    if is_int(crop) and min(value) < crop:
+        fail(ctx.key, value, f"both sides must be >= data.crop_size={crop}")
+
+
 def _ordered_pair(value: Any, ctx: Context) -> None:
     if value[0] > value[1]:
         fail(ctx.key, value, "needs [low, high] with 0 < low <= high <= 1")
@@ -115,6 +121,15 @@ class DataConfig:
                                  "its own crop and flip and the video's label; validation during training spreads this "
                                  "many evenly over each video (`action3d eval`, predict, embed, explain: "
                                  "eval.num_clips)")
+    target_fps: Optional[float] = option(None, low=0.0, low_open=True, commands=DECODING,
+                                         help="resample every video to this frame rate before sampling clips: "
+                                              "frame j of the resampled video is native frame floor(j x native fps / "
+                                              "target_fps) (torchvision's rule; variable-rate videos by their "
+                                              "timestamps), so data.clip_len and data.frame_interval count frames at "
+                                              "this rate, whatever each video's own (e.g. 15, as torchvision's "
+                                              "video models were trained); frame folders need data.fps; unset: "
+                                              "native frames. `action3d data prepare ... target_fps=F` stores videos "
+                                              "at that rate")
     out_of_bound: str = option("loop", choices=("loop", "repeat_last"), commands=DECODING,
                                help="clips that run past the end of the video: loop wraps around to its start, "
                                     "repeat_last repeats the clip's last frame inside the video")
@@ -122,6 +137,15 @@ class DataConfig:
                              help="test and validation: the short side a frame is resized to before the centre, three "
                                   "or ten crops of data.crop_size (so >= data.crop_size); explain resizes whole frames "
                                   "to it. Training crops are chosen relative to the frame, so it does not change them")
+    test_resize: Optional[List[int]] = option(None, length=2, items=Rule(low=1, integer=True),
+                                              check=_each_at_least_crop, entries="[height, width]", commands=SAMPLING,
+                                              help="test and validation: resize every frame to [height, width] "
+                                                   "(aspect not kept) instead of its short side to data.short_side, "
+                                                   "then crop, e.g. torchvision's [128, 171]; unset: data.short_side")
+    resize_antialias: bool = option(True, commands=SAMPLING,
+                                    help="test and validation resizes are antialiased bilinear (false: plain "
+                                         "bilinear, align_corners=False, as torchvision's video presets, PySlowFast, "
+                                         "PyTorchVideo and mmaction2's cv2 resize do)")
     crop_size: int = option(64, low=1, integer=True, commands=SAMPLING,
                             help="clip height and width: the test crops' size, and the size training crops are resized "
                                  "to")

@@ -178,14 +178,72 @@ class InferenceConfig:
     channels_last: bool = option(True, help="the model and its input in the channels_last_3d memory layout")
 
 
+# eval.protocol: where the test views of a video are placed and how its frames are resized, as each
+# zoo's test code does it (action3d.data.sampling.protocol_clip_indices, action3d.data.test_transforms).
+PROTOCOLS = ("action3d", "mmaction2_v0", "torchvision", "pyslowfast", "ptv", "hara", "hara_2018")
+PROTOCOL_CROPS = {"action3d": (1, 3, 10), "mmaction2_v0": (1, 3, 10), "torchvision": (1,), "pyslowfast": (1, 3),
+                  "ptv": (1, 3), "hara": (1,), "hara_2018": (1,)}   # crops per clip its test code defines
+_NATIVE_RATE = ("pyslowfast", "ptv")         # they scale the clip span by the video's own rate
+_CONSECUTIVE = ("hara", "hara_2018")         # windows of consecutive frames
+
+
+def _protocol_fits(value: str, ctx: Context) -> None:
+    """The views, crops and sampling a protocol's test code defines (checked where eval reads them)."""
+    if ctx.command != "eval":
+        return
+    crops = PROTOCOL_CROPS[value]
+    if ctx.section.num_crops not in crops:
+        fail(ctx.key, value, f"its test code takes {' or '.join(map(str, crops))} crop(s) per clip, and "
+                             f"eval.num_crops={ctx.section.num_crops}")
+    data = ctx.root.data
+    if value in _NATIVE_RATE and data.target_fps is not None:
+        fail(ctx.key, value, f"it scales each clip's span by the video's own frame rate over 30 (PySlowFast's "
+                             f"rule); leave data.target_fps unset (it is {data.target_fps})")
+    if value in _CONSECUTIVE and data.frame_interval != 1:
+        fail(ctx.key, value, f"Hara's test windows are consecutive frames; it needs data.frame_interval=1 "
+                             f"(it is {data.frame_interval})")
+
+
+def _all_windows(ctx: Context) -> Optional[str]:
+    protocol = ctx.section.protocol
+    return f"eval.protocol={protocol} scores every window of the video" if protocol in _CONSECUTIVE else None
+
+
+def _npz_file(value: str, ctx: Context) -> None:
+    if not str(value).endswith(".npz"):
+        fail(ctx.key, value, "expected a file name ending in .npz (numpy's savez format)")
+
+
+def _eval_only(ctx: Context) -> Optional[str]:
+    if ctx.command == "eval":
+        return None
+    return f"{ctx.command} writes no per-video score file; eval.dump=OUT.npz is `action3d eval`'s"
+
+
 @dataclass
 class EvalConfig:
-    num_clips: int = option(1, low=1, integer=True,
+    num_clips: int = option(1, low=1, integer=True, applies=_all_windows,
                             help="clips per video (or window), spread evenly from its first to its last possible start "
-                                 "(one: the middle)")
+                                 "(one: the middle); eval.protocol places them its own way")
     num_crops: int = option(1, choices=(1, 3, 10),
                             help="crops per clip, from frames resized to data.short_side: 1 (the centre), 3 (along the "
                                  "long side), 10 (the four corners and the centre, and their mirror images)")
+    protocol: str = option("action3d", choices=PROTOCOLS, check=_protocol_fits, commands=("eval",),
+                           help="where the views of a video are placed and how its frames are resized, as a zoo's "
+                                "test code does it (each zoo=SOURCE/NAME sets its own; docs/zoo.md): action3d "
+                                "(mmaction2 1.x's SampleFrames test mode, crops from data.short_side), mmaction2_v0 "
+                                "(mmaction2 0.x: offsets int(avg/2 + i*avg)), torchvision (every window of "
+                                "data.clip_len frames is a clip, eval.num_clips of them spread evenly; videos "
+                                "without one are excluded and listed; centre crop), pyslowfast (spans scaled by "
+                                "the video's fps / 30, uniform crops), ptv (PyTorchVideo's constant clips per video, "
+                                "by timestamps), hara and hara_2018 (every non-overlapping window of data.clip_len "
+                                "frames, his 2020 and 2018 code); the zoos resize whole frames, then crop")
+    dump: Optional[str] = option(None, check=_npz_file, applies=_eval_only,
+                                 help="also write OUT.npz with one row per scored video: `videos` (the paths, "
+                                      "relative to data.root when under it; a unicode array, so np.load(..., "
+                                      "allow_pickle=False) reads it), `labels` (class indices in the model's order) "
+                                      "and `scores` ((N, K) in the model's class order: probabilities for "
+                                      "eval.average=prob, logits for score); scripts/fuse_scores.py fuses such files")
     average: str = option("prob", choices=("prob", "score"), commands=("eval", "predict", "explain"),
                           help="how the views of a video (num_clips x num_crops) are combined: prob, the mean of their "
                                "softmax; score, the mean of their logits")

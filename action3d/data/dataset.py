@@ -26,12 +26,13 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from action3d.data.index import as_sample_index
-from action3d.data.sampling import sample_frames
+from action3d.data.sampling import VARIABLE_VIEWS, NoFullWindow, at_frame_rate, protocol_clip_indices, sample_frames
 from action3d.errors import Action3dError
 
 log = logging.getLogger("action3d.data")
 
 FAIL_WINDOW = 50  # the share of failures is judged on the first files tried
+EXCLUDED = "excluded: "  # a failure record's reason starts with it: the protocol scores no view of the video
 MAX_ATTEMPTS = 20  # per item in training: the item itself and up to 19 replacements
 
 
@@ -108,7 +109,7 @@ class VideoDataset(Dataset):
                  crop_size: int = 64, out_of_bound: str = "loop", decode_short_side: Optional[int] = None,
                  decode_threads: int = 1, on_error: Optional[str] = None, max_fail_ratio: float = 0.5,
                  root: Optional[str] = None, classes: Optional[Sequence[str]] = None, seed: int = 0,
-                 autorotate: bool = True):
+                 autorotate: bool = True, target_fps: Optional[float] = None, protocol: str = "action3d"):
         if not samples:
             raise Action3dError(f"no videos to load (dataset root {root})")
         on_error = on_error or ("replace" if train else "mark")
@@ -124,6 +125,9 @@ class VideoDataset(Dataset):
         self.crop_size, self.out_of_bound = crop_size, out_of_bound
         self.decode_short_side, self.decode_threads = decode_short_side, decode_threads
         self.autorotate = autorotate  # frames upright as the video's display matrix says
+        self.target_fps = target_fps  # frames resampled to this rate first (None: native)
+        self.protocol = protocol      # test clips placed as this zoo's test code places them (eval.protocol)
+        self.variable_views = not train and protocol in VARIABLE_VIEWS   # views per video vary (collate_views)
         self.max_fail_ratio = max_fail_ratio
         self.root = root or os.path.commonpath([os.path.dirname(p) for p, _ in self.samples])
         self.seed = seed
@@ -178,6 +182,10 @@ class VideoDataset(Dataset):
         if reason is None:
             try:
                 frames = self._decode(path, rng)
+            except NoFullWindow as err:  # not a failure: the protocol has no view of it (not counted)
+                reason = self._known_bad[path] = f"{EXCLUDED}{err}"
+                self.failures.record(path, reason)
+                return None
             except Exception as err:  # any decoding failure is the file's fault, not the run's
                 reason = _describe(err, path)
             else:
@@ -201,24 +209,27 @@ class VideoDataset(Dataset):
         from action3d.data.decode import VideoReader
 
         with VideoReader(self._source(path), short_side=self.decode_short_side, threads=self.decode_threads,
-                         autorotate=self.autorotate) as reader:
+                         autorotate=self.autorotate) as video:
+            reader = at_frame_rate(video, self.target_fps)
             if self.train:
                 indices = np.concatenate([
                     sample_frames(reader.num_frames, clip_len=self.clip_len, frame_interval=self.frame_interval,
                                   num_clips=1, train=True, rng=rng, out_of_bound=self.out_of_bound)
                     for _ in range(self.num_clips)])                     # (K, L)
             else:
-                indices = sample_frames(reader.num_frames, clip_len=self.clip_len,
-                                        frame_interval=self.frame_interval, num_clips=self.num_clips,
-                                        train=False, out_of_bound=self.out_of_bound)
+                indices = protocol_clip_indices(self.protocol, reader, clip_len=self.clip_len,
+                                            frame_interval=self.frame_interval, num_clips=self.num_clips,
+                                            out_of_bound=self.out_of_bound)
             frames = reader.read(indices.reshape(-1))  # (C, K*L, H, W)
         channels, _, height, width = frames.shape
-        return frames.view(channels, self.num_clips, self.clip_len, height, width).transpose(0, 1)
+        return frames.view(channels, len(indices), self.clip_len, height, width).transpose(0, 1)
 
     def _finish(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """(C,T,H,W), or (V,C,T,H,W) for several clips/crops. In training each of the K clips gets
         its own crop and flip: K independent samples from one decode."""
-        if self.num_clips == 1:
+        if self.variable_views:                                   # every window: (K, C,T,H,W) always
+            clip = self.transform(frames, rng)
+        elif self.num_clips == 1:
             clip = self.transform(frames[0], rng)                 # (C,T,H,W) | (crops,C,T,H,W)
         elif self.train:
             clip = torch.stack([self.transform(f, rng) for f in frames])   # (K, C, T, H, W)
@@ -263,7 +274,10 @@ class VideoDataset(Dataset):
         for path, reason in records if log_new else ():
             if path not in self._logged:
                 self._logged.add(path)
-                log.warning("skipping unreadable video %s", reason)
+                if reason.startswith(EXCLUDED):
+                    log.warning("not scored: %s", reason[len(EXCLUDED):])
+                else:
+                    log.warning("skipping unreadable video %s", reason)
         return records
 
     # -- randomness -----------------------------------------------------------------------------
@@ -284,6 +298,15 @@ class VideoDataset(Dataset):
         return state
 
 
+def collate_views(batch):
+    """A DataLoader's collate for a varying number of views per video (eval.protocol=hara): the
+    views of all videos one after the other `(sum V, C, T, H, W)`, then labels, indices and each
+    video's view count."""
+    clips = [clip if clip.dim() == 5 else clip.unsqueeze(0) for clip, _, _ in batch]
+    return (torch.cat(clips), torch.as_tensor([label for _, label, _ in batch]),
+            torch.as_tensor([index for _, _, index in batch]), torch.as_tensor([len(c) for c in clips]))
+
+
 def _describe(err: Exception, path: str) -> str:
     """One line `path: reason` for a failed load."""
     text = " ".join(str(err).split()) or type(err).__name__
@@ -294,12 +317,13 @@ def _describe(err: Exception, path: str) -> str:
 
 def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int] = None,
                   num_crops: int = 1, samples: Optional[Sequence[Tuple[str, int]]] = None,
-                  classes: Optional[Sequence[str]] = None, dataset_class: Optional[type] = None, seed: int = 0
-                  ) -> VideoDataset:
+                  classes: Optional[Sequence[str]] = None, dataset_class: Optional[type] = None, seed: int = 0,
+                  protocol: str = "action3d") -> VideoDataset:
     """The dataset of `split` ("train" | "val") that `data_cfg` describes (resolved: a synthetic
     set must have its paths, see `action3d.engine.data.resolve_data`).
 
-    train: random clips and crops (else evenly spread clips, `num_crops` 1/3/10 crops).
+    train: random clips and crops (else evenly spread clips, `num_crops` 1/3/10 crops; `protocol`:
+    the clips and crops of a zoo's test code, eval.protocol).
     num_clips: clips per video (default data.num_clips). samples: load these `(path, label)`
     instead of the annotation list (e.g. `predict` on arbitrary files, label -1), with `classes`
     and the `dataset_class` to build (default VideoDataset): `action3d.engine.data.shared_index`
@@ -314,7 +338,7 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
         samples, classes = resolve_index(data_cfg, split)  # cached: see action3d.data.index
         if not samples:
             raise Action3dError(f"data.{split}_list of data.root={data_cfg.root}: no videos in split {split}")
-    transform = build_train_transform(data_cfg) if train else build_test_transform(data_cfg, num_crops)
+    transform = build_train_transform(data_cfg) if train else build_test_transform(data_cfg, num_crops, protocol)
     return dataset_class(
         samples, transform=transform, train=train, clip_len=data_cfg.clip_len,
         frame_interval=data_cfg.frame_interval,
@@ -322,4 +346,4 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
         crop_size=data_cfg.crop_size, out_of_bound=data_cfg.out_of_bound,
         decode_short_side=data_cfg.decode_short_side, decode_threads=data_cfg.decode_threads,
         max_fail_ratio=data_cfg.max_fail_ratio, root=data_cfg.root, classes=classes, seed=seed,
-        autorotate=data_cfg.autorotate)
+        autorotate=data_cfg.autorotate, target_fps=data_cfg.target_fps, protocol=protocol)

@@ -12,6 +12,10 @@ decode forward, convert only the wanted frames, and seek again instead of decodi
 stretch of unwanted frames. A seek that lands after the wanted frame (container indexes that
 disagree with the packets) is detected from the first packet and retried further back.
 
+The same pass gives `VideoReader.timing` (`StreamTiming`): each frame's timestamp, the stream's
+time base, start and declared duration, which frame-rate resampling (`data.target_fps`) and the
+zoos' test placements read (`action3d.data.sampling`).
+
 Frames come out as people see them: a phone video stored sideways carries a display matrix
 (PyAV: `frame.rotation`), and the reader turns its frames upright the way players and ffmpeg's
 autorotate do, after libswscale (`autorotate=False` keeps the stored orientation). Sizes,
@@ -22,8 +26,10 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import av
 import numpy as np
@@ -130,6 +136,36 @@ def frame_orientation(frame: av.VideoFrame) -> Orientation:
         return UPRIGHT
     matrix = np.frombuffer(bytes(side_data), dtype=np.int32)  # native-endian int32, as FFmpeg stores it
     return orientation_from_matrix(matrix) if len(matrix) == 9 else UPRIGHT
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """When each frame of a video is shown: `pts` (presentation order, in `time_base` units), the
+    stream's `start_pts` (its start_time) and its declared `duration_pts` (None when the container
+    has none)."""
+
+    pts: np.ndarray
+    time_base: Fraction
+    start_pts: int
+    duration_pts: Optional[int]
+
+    @classmethod
+    def constant(cls, num_frames: int, fps: float) -> StreamTiming:
+        """Frames `1 / fps` apart from 0 (a frame folder, or a stream without usable timestamps)."""
+        rate = Fraction(fps).limit_denominator(100_000)
+        return cls(pts=np.arange(num_frames, dtype=np.int64), time_base=1 / rate, start_pts=0,
+                   duration_pts=num_frames)
+
+    def seconds(self) -> np.ndarray:
+        """Each frame's time in seconds after the stream's start (float64)."""
+        return (self.pts - self.start_pts).astype(np.float64) * float(self.time_base)
+
+    def is_constant_rate(self) -> bool:
+        """Whether the frames are evenly spaced (to a tick, or 1% of a frame: container rounding)."""
+        if len(self.pts) < 3:
+            return True
+        gaps = np.diff(self.pts)
+        return int(gaps.max() - gaps.min()) <= max(1, int(0.01 * float(np.median(gaps))))
 
 
 class DecodeError(Action3dError):
@@ -258,6 +294,7 @@ class VideoReader:
             self._stored_size = output_size(context.width, context.height, short_side)
             self.fps = float(self._stream.average_rate or self._stream.guessed_rate or 0) or 25.0
             self.num_frames = self._index.num_packets
+            self.timing = self._timing()
             self._length_size = h264_length_size(self._stream)
             if not self._index.exact:
                 self.num_frames = sum(1 for _ in self._frames_from_start())
@@ -270,6 +307,15 @@ class VideoReader:
             self.close()
             raise
         self._reformatter = shared_reformatter()
+
+    def _timing(self) -> StreamTiming | None:
+        """The frames' timestamps (None when the container's are unusable: frames are counted)."""
+        if not self._index.exact:
+            return None
+        start = self._stream.start_time
+        return StreamTiming(pts=self._index.pts, time_base=Fraction(self._stream.time_base),
+                            start_pts=int(self._index.pts[0] if start is None else start),
+                            duration_pts=None if self._stream.duration is None else int(self._stream.duration))
 
     # -- public ---------------------------------------------------------------------------------
 

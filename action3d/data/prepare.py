@@ -53,6 +53,7 @@ class _Job:
     crf: int
     fast_decode: bool
     autorotate: bool = True
+    target_fps: float | None = None
 
 
 def prepared_name(relative_path: str) -> str:
@@ -68,8 +69,14 @@ def _even_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 
 
 def transcode(source: str, target: str, *, short_side: int = 128, gop: int = 16,
-              crf: int = 23, fast_decode: bool = True, autorotate: bool = True) -> int:
+              crf: int = 23, fast_decode: bool = True, autorotate: bool = True,
+              target_fps: float | None = None) -> int:
     """Re-encode `source` into `target` (H.264 MP4, one encoder thread); return the frame count.
+
+    target_fps: store the video at this rate instead, its frames those `data.target_fps` picks
+    (`action3d.data.sampling.resample_indices`: a native frame written once per resampled frame
+    that shows it, at pts j of a 1/target_fps time base), so that reading it at that rate decodes
+    no frame the resampling would throw away.
 
     Frame timestamps are kept (variable frame rate stays variable), except from AVI, whose
     timestamps follow decode order: there frame i is put at i / fps. Scaling and pixel-format
@@ -79,6 +86,7 @@ def transcode(source: str, target: str, *, short_side: int = 128, gop: int = 16,
     source's display matrix says (they go through RGB then); without it, as stored. Either way
     the output has no display matrix.
     """
+    copies = _resampled_copies(source, target_fps) if target_fps is not None else None
     container, stream = open_video(source, threads=1)
     temporary = f"{target}.part"
     count = 0
@@ -90,24 +98,30 @@ def transcode(source: str, target: str, *, short_side: int = 128, gop: int = 16,
         width, height = _even_size(*upright, short_side)
         stored_width, stored_height = orientation.size(width, height)  # the same frame, as stored
         rate = Fraction(stream.average_rate or stream.guessed_rate or 25)
-        by_count = container.format.name in DECODE_ORDER_TIMESTAMP_FORMATS
+        by_count = container.format.name in DECODE_ORDER_TIMESTAMP_FORMATS or copies is not None
+        if copies is not None:
+            rate = Fraction(target_fps).limit_denominator(100_000)
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         with VideoEncoder(temporary, width=width, height=height, fps=rate, gop=gop, crf=crf,
                           bframes=3, time_base=1 / rate if by_count else stream.time_base,
                           container_format="mp4", threads=1,
                           options={"tune": "fastdecode"} if fast_decode else None) as encoder:
             last_pts, reformatter = None, VideoReformatter()  # one scaler for all frames
-            for frame in itertools.chain([first] if first is not None else [], frames):
-                pts = count if by_count else frame.pts
-                if pts is None or (last_pts is not None and pts <= last_pts):
-                    pts = 0 if last_pts is None else last_pts + 1  # damaged: keep the order
+            for number, frame in enumerate(itertools.chain([first] if first is not None else [], frames)):
+                repeats = 1 if copies is None else (int(copies[number]) if number < len(copies) else 0)
+                if not repeats:
+                    continue  # a frame the target rate skips: not even converted
                 if orientation == UPRIGHT:
                     small = reformatter.reformat(frame, width=width, height=height, format="yuv420p")
                 else:  # turned in RGB (H, W, 3), as the reader turns it
                     small = orientation.apply(reformatter.reformat(
                         frame, width=stored_width, height=stored_height, format="rgb24").to_ndarray())
-                encoder.write(small, pts=pts)
-                last_pts, count = pts, count + 1
+                for _ in range(repeats):
+                    pts = count if by_count else frame.pts
+                    if pts is None or (last_pts is not None and pts <= last_pts):
+                        pts = 0 if last_pts is None else last_pts + 1  # damaged: keep the order
+                    encoder.write(small, pts=pts)
+                    last_pts, count = pts, count + 1
         if count == 0:
             raise DecodeError(f"{source}: no decodable frames")
         os.replace(temporary, target)  # only now does the finished file exist
@@ -120,11 +134,23 @@ def transcode(source: str, target: str, *, short_side: int = 128, gop: int = 16,
     return count
 
 
+def _resampled_copies(source: str, target_fps: float):
+    """How many times each native frame of `source` is written at `target_fps` (0: skipped)."""
+    import numpy as np
+
+    from action3d.data.decode import VideoReader
+    from action3d.data.sampling import resample_indices, timing_of
+
+    with VideoReader(source, autorotate=False) as reader:
+        native = resample_indices(reader.num_frames, reader.fps, target_fps, timing_of(reader))
+        return np.bincount(native, minlength=reader.num_frames)
+
+
 def _run_job(job: _Job) -> str | None:
     """Worker entry point: None on success, else a one-line reason."""
     try:
         transcode(job.source, job.target, short_side=job.short_side, gop=job.gop, crf=job.crf,
-                  fast_decode=job.fast_decode, autorotate=job.autorotate)
+                  fast_decode=job.fast_decode, autorotate=job.autorotate, target_fps=job.target_fps)
         return None
     except Exception as error:  # noqa: BLE001 - every failure is reported, none is fatal
         if isinstance(error, Action3dError):
@@ -135,13 +161,15 @@ def _run_job(job: _Job) -> str | None:
 def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out: str | Path,
                     short_side: int = 128, gop: int = 16, workers: int = 2, crf: int = 23,
                     fast_decode: bool = True, progress: bool = True,
-                    autorotate: bool = True, part: tuple[int, int] | None = None) -> list[tuple[str, int]]:
+                    autorotate: bool = True, part: tuple[int, int] | None = None,
+                    target_fps: float | None = None) -> list[tuple[str, int]]:
     """Re-encode every video of `samples` (absolute path, label) from under `root` into `out`.
 
     Returns (path relative to `out`, label) of every video that is prepared (now or by an
     earlier run), in the order of `samples`. Failures are logged, listed in
     `out/prepare_failures.txt` and left out of the result; they do not stop the run.
-    autorotate: write sideways phone videos upright (data.autorotate).
+    autorotate: write sideways phone videos upright (data.autorotate). target_fps: store every
+    video at that frame rate (`transcode`).
     part: (I, N) re-encodes only the I-th of N parts of the distinct videos (`videos_of_part`),
     returns only those, and records its failures in `out/.parts/I-of-N.json` when it is done
     (`merge_parts` then combines the N records); another machine may run each part.
@@ -160,7 +188,8 @@ def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out
         if mine is not None and prepared_name(rel) not in mine:
             continue
         if not target.exists() and str(target) not in jobs:
-            jobs[str(target)] = _Job(str(path), str(target), short_side, gop, crf, fast_decode, autorotate)
+            jobs[str(target)] = _Job(str(path), str(target), short_side, gop, crf, fast_decode, autorotate,
+                                     target_fps)
 
     failures = _run_jobs(list(jobs.values()), workers=workers, progress=progress)
     if part:

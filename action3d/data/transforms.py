@@ -28,17 +28,21 @@ Transform = Callable[[torch.Tensor, np.random.Generator], torch.Tensor]
 
 # --------------------------------------------------------------------------- functional core
 
-def resize(clip: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def resize(clip: torch.Tensor, size: Tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
     """Antialiased bilinear resize of `(..., H, W)` to `size` (height, width), any leading dims.
 
     uint8 on a CPU goes through torch's native uint8 kernel: the pixels of torchvision's
     `resize(antialias=True)` exactly (torchvision makes this very call). Elsewhere (uint8 on
     CUDA, which has no uint8 kernel) it computes in float and rounds: at most 1 level from
     torchvision, 0.2 on average (tests/test_transforms.py). Float clips stay float.
+    `antialias=False` (data.resize_antialias): plain bilinear, as torchvision's
+    `resize(antialias=False)` computes it for uint8 (float32, rounded), the zoos' resize.
     """
     height, width = clip.shape[-2:]
     if (height, width) == tuple(size):
         return clip
+    if not antialias:
+        return _resize_bilinear(clip, size)
     if clip.dtype == torch.uint8 and has_uint8_resize(clip.device) and clip.dim() == 4 and clip.shape[0] == 3:
         return _resize_rgb_uint8(clip, size)
     # (N, C', H, W) as torchvision reshapes it: every plane is resized alike, so which leading
@@ -59,6 +63,17 @@ def _resize_rgb_uint8(clip: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor
     frames = clip.permute(1, 0, 2, 3).contiguous(memory_format=torch.channels_last)  # (T, 3, H, W)
     out = F.interpolate(frames, size=list(size), mode="bilinear", align_corners=False, antialias=True)
     return out.permute(1, 0, 2, 3)                                                      # (3, T, h, w)
+
+
+def _resize_bilinear(clip: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Bilinear without antialiasing (align_corners=False): torchvision's uint8 path, float32 then
+    rounded; float clips stay float."""
+    height, width = clip.shape[-2:]
+    planes = clip.reshape(-1, 1, height, width)
+    out = F.interpolate(planes.float(), size=list(size), mode="bilinear", align_corners=False, antialias=False)
+    if clip.dtype == torch.uint8:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out.reshape(*clip.shape[:-2], *size)
 
 
 def has_uint8_resize(device: torch.device) -> bool:
@@ -86,9 +101,9 @@ def crop(clip: torch.Tensor, box: Box) -> torch.Tensor:
     return clip[..., top:top + height, left:left + width]
 
 
-def resized_crop(clip: torch.Tensor, box: Box, size: int) -> torch.Tensor:
+def resized_crop(clip: torch.Tensor, box: Box, size: int, *, antialias: bool = True) -> torch.Tensor:
     """Cut `box` out of every frame and resize it to `size` x `size`."""
-    return resize(crop(clip, box), (size, size))
+    return resize(crop(clip, box), (size, size), antialias=antialias)
 
 
 def hflip(clip: torch.Tensor) -> torch.Tensor:
@@ -155,11 +170,14 @@ def five_boxes(height: int, width: int, size: int) -> List[Box]:
     return [(top, left, size, size) for top, left in corners] + [center_box(height, width, size, size)]
 
 
-def scale_box(box: Box, factor: float, height: int, width: int) -> Box:
-    """Map a box drawn on a frame resized by `factor` back onto the (height, width) frame."""
-    if factor == 1:
+def scale_box(box: Box, factor, height: int, width: int) -> Box:
+    """Map a box drawn on a frame resized by `factor` (or by (factor_h, factor_w): a resize that
+    does not keep the aspect) back onto the (height, width) frame."""
+    factor_h, factor_w = factor if isinstance(factor, tuple) else (factor, factor)
+    if factor_h == 1 and factor_w == 1:
         return box
-    top, left, box_h, box_w = (v / factor for v in box)
+    top, box_h = box[0] / factor_h, box[2] / factor_h
+    left, box_w = box[1] / factor_w, box[3] / factor_w
     box_h, box_w = max(1, min(round(box_h), height)), max(1, min(round(box_w), width))
     top, left = min(round(top), height - box_h), min(round(left), width - box_w)
     return top, left, box_h, box_w

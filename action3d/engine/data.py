@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from action3d.config import runtime as rules
 from action3d.data.annotations import has_split
-from action3d.data.dataset import build_dataset
+from action3d.data.dataset import build_dataset, collate_views
 from action3d.data.formats import format_of
 from action3d.data.index import resolve_index
 from action3d.data.shards import ShardDataset, ShardLoader, load_shard_split
@@ -86,7 +86,7 @@ def loader_workers(data_cfg: DictConfig) -> int:
 
 
 def make_loader(dataset: Dataset, data_cfg: DictConfig, *, sampler: Optional[Sampler], batch_size: int,
-                drop_last: bool, persistent: bool) -> DataLoader:
+                drop_last: bool, persistent: bool, collate_fn=None) -> DataLoader:
     workers = loader_workers(data_cfg)
     loader_class = ShardLoader if isinstance(dataset, ShardDataset) else DataLoader  # a stream takes no sampler
     return loader_class(
@@ -98,6 +98,7 @@ def make_loader(dataset: Dataset, data_cfg: DictConfig, *, sampler: Optional[Sam
         persistent_workers=persistent and data_cfg.persistent_workers and workers > 0,
         prefetch_factor=data_cfg.prefetch_factor if workers > 0 else None,
         drop_last=drop_last,
+        collate_fn=collate_fn,   # None: torch's default
         # Its own generator: creating an iterator must not draw from the global torch RNG (that
         # would shift dropout's random stream whenever a validation loader starts, and a resumed
         # run would diverge). Augmentation is seeded per sample by the dataset, not by workers.
@@ -127,7 +128,9 @@ def shard_loader(dataset: Dataset, data_cfg: DictConfig, env: dist_utils.DistEnv
         sampler = None
     else:
         sampler = dist_utils.ShardSampler(len(dataset), env.rank, env.world_size)
-    return make_loader(dataset, data_cfg, sampler=sampler, batch_size=batch_size, drop_last=False, persistent=False)
+    collate = collate_views if dataset.variable_views else None   # eval.protocol=hara: views per video vary
+    return make_loader(dataset, data_cfg, sampler=sampler, batch_size=batch_size, drop_last=False, persistent=False,
+                       collate_fn=collate)
 
 
 def device_batch(batch, data_cfg: DictConfig, device: torch.device, *, channels_last: bool

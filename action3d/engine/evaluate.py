@@ -7,20 +7,28 @@ result equals a single-process run.
     trained = load_trained("best.pt", torch.device("cpu"))   # action3d.commands._checkpoint
     result = evaluate(trained, resolve_data(trained.config.data), num_clips=3, num_crops=3)
     result.report["metrics"]["top1"]
+
+`protocol` places the views as a zoo's test code does (eval.protocol); a video it has no view of
+(torchvision's: no full window) is excluded and listed apart from the unreadable ones. `label_map`
+maps the dataset's labels onto the model's outputs (a zoo's head, matched by class name).
+`result.dump()` gives the per-video arrays of `eval.dump`.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from action3d.config import DataConfig
-from action3d.data.dataset import build_dataset
+from action3d.data.dataset import EXCLUDED, build_dataset
 from action3d.engine import distributed as dist_utils
 from action3d.engine.data import device_batch, shard_loader, shared_index
 from action3d.engine.inference import TrainedModel, score_views
@@ -35,12 +43,24 @@ class EvalResult:
     report: Dict[str, Any]                                  # metrics and run facts (report.json)
     rows: List[Dict[str, Any]] = field(default_factory=list)  # per video: index, label, scores
     classes: List[str] = field(default_factory=list)
+    videos: List[str] = field(default_factory=list)         # per scored row: its path (relative to data.root)
+
+    def dump(self) -> Dict[str, np.ndarray]:
+        """`eval.dump`'s arrays, one row per scored video: `videos` (unicode), `labels` (the
+        model's class indices), `scores` (N, K) as averaged (probabilities or logits)."""
+        scored = [r for r in self.rows if "scores" in r]
+        scores = (torch.stack([r["scores"] for r in scored]).float().numpy() if scored
+                  else np.zeros((0, len(self.classes)), dtype=np.float32))
+        return {"videos": np.array(self.videos, dtype=np.str_), "labels": np.array([r["label"] for r in scored],
+                                                                                     dtype=np.int64),
+                "scores": scores}
 
 
 def evaluate(trained: TrainedModel, data_cfg: DataConfig, *, split: str = "val", num_clips: int = 1,
              num_crops: int = 1, average: str = "prob", batch_size: int = 4, precision: str = "32",
              channels_last: bool = True, env: Optional[dist_utils.DistEnv] = None,
-             progress: bool = True) -> Optional[EvalResult]:
+             progress: bool = True, protocol: str = "action3d",
+             label_map: Optional[Sequence[int]] = None) -> Optional[EvalResult]:
     """Score every video of `split` of the resolved `data_cfg` (see `engine.data.resolve_data`).
 
     Returns the result on rank 0 and None on the other ranks (they only contribute scores).
@@ -49,12 +69,12 @@ def evaluate(trained: TrainedModel, data_cfg: DataConfig, *, split: str = "val",
     """
     env = env or dist_utils.DistEnv.single(next(trained.model.parameters()).device)
     dataset = build_dataset(data_cfg, split, train=False, num_clips=num_clips, num_crops=num_crops,
-                            **shared_index(data_cfg, split, env))  # resolved by rank 0 only
-    if list(dataset.classes) != trained.classes:
+                            protocol=protocol, **shared_index(data_cfg, split, env))  # resolved by rank 0 only
+    if label_map is None and list(dataset.classes) != trained.classes:
         log.warning("the dataset's class list differs from the checkpoint's; labels are read by index")
     start = time.perf_counter()
     rows = _score_shard(trained.model, dataset, data_cfg, env, batch_size=batch_size, average=average,
-                        precision=precision, channels_last=channels_last, progress=progress)
+                        precision=precision, channels_last=channels_last, progress=progress, label_map=label_map)
     failures = dataset.drain_failures()
     gathered = dist_utils.all_gather_objects((rows, failures))
     seconds = time.perf_counter() - start
@@ -62,6 +82,8 @@ def evaluate(trained: TrainedModel, data_cfg: DataConfig, *, split: str = "val",
         return None
     rows = sorted((r for part, _ in gathered for r in part), key=lambda r: r["index"])
     failed = _failed_videos(rows, [f for _, part in gathered for f in part], dataset)
+    excluded = [item for item in failed if item["reason"].startswith(EXCLUDED)]
+    failed = [item for item in failed if not item["reason"].startswith(EXCLUDED)]
     metrics = compute_metrics(rows, num_classes=len(trained.classes))
     report = {
         "checkpoint": trained.path,
@@ -70,40 +92,79 @@ def evaluate(trained: TrainedModel, data_cfg: DataConfig, *, split: str = "val",
         "num_videos": len([r for r in rows if r["label"] >= 0]),
         "num_failed": len(failed),
         "failed_videos": failed,
+        "num_excluded": len(excluded),
+        "excluded_videos": [{"path": i["path"], "reason": i["reason"][len(EXCLUDED):]} for i in excluded],
         "views": {"num_clips": num_clips, "num_crops": num_crops, "average": average},
+        "protocol": protocol,
         "throughput_videos_per_s": len(rows) / seconds if seconds > 0 else None,
         "processes": env.world_size,
         "precision": precision,
         "config": {"model": dataclasses.asdict(trained.config.model), "data": dataclasses.asdict(data_cfg)},
     }
-    return EvalResult(report=report, rows=rows, classes=trained.classes)
+    videos = [listed_path(dataset.samples[r["index"]][0], data_cfg.root) for r in rows if "scores" in r]
+    return EvalResult(report=report, rows=rows, classes=trained.classes, videos=videos)
+
+
+def listed_path(path: str, root: Optional[str]) -> str:
+    """A video's path as a list names it: relative to data.root when under it, else as resolved."""
+    if root:
+        try:
+            return str(Path(os.path.abspath(path)).relative_to(os.path.abspath(root)))
+        except ValueError:
+            pass
+    return str(path)
 
 
 @torch.no_grad()
 def _score_shard(model, dataset, data_cfg, env, *, batch_size: int, average: str, precision: str,
-                 channels_last: bool, progress: bool) -> List[Dict[str, Any]]:
+                 channels_last: bool, progress: bool, label_map: Optional[Sequence[int]] = None
+                 ) -> List[Dict[str, Any]]:
     loader = shard_loader(dataset, data_cfg, env, batch_size=batch_size)
     rows: List[Dict[str, Any]] = []
     bar = tqdm(total=len(loader.sampler), unit="video", desc="eval", disable=not (env.is_main and progress),
                dynamic_ncols=True, mininterval=1.0)
+    to_model = None if label_map is None else torch.as_tensor(list(label_map))
     for batch in loader:
         x, labels = device_batch(batch, data_cfg, env.device, channels_last=False)
         indices = batch[2].tolist()
+        if to_model is not None:                                 # dataset classes -> the model's outputs
+            labels = torch.where(labels >= 0, to_model.to(labels.device)[labels.clamp(min=0)], labels)
         ok = labels >= 0
-        if ok.any():
+        if len(batch) == 4:                                      # a varying number of views (collate_views)
+            scored = _score_groups(model, x, batch[3].tolist(), ok.tolist(), average, precision=precision,
+                                   channels_last=channels_last, device=env.device)
+        elif ok.any():
             with autocast(precision, env.device):
                 scores, view_logits = score_views(model, x[ok], average, channels_last=channels_last)
             view_preds = view_logits.argmax(dim=-1)                                    # (n, V)
-        for j, (index, label) in enumerate(zip(indices, labels.tolist())):
+            scored = list(zip(scores, view_preds))
+        k = 0
+        for index, label in zip(indices, labels.tolist()):
             if label < 0:
                 rows.append({"index": index, "label": -1})
                 continue
-            k = int(ok[:j].sum())
-            rows.append({"index": index, "label": label, "scores": scores[k].cpu(),
-                         "view_hits": int((view_preds[k] == label).sum()), "views": view_preds.shape[1]})
+            video_scores, preds = scored[k]
+            k += 1
+            rows.append({"index": index, "label": label, "scores": video_scores.cpu(),
+                         "view_hits": int((preds == label).sum()), "views": len(preds)})
         bar.update(len(indices))
     bar.close()
     return rows
+
+
+def _score_groups(model, views: torch.Tensor, counts: List[int], ok: List[bool], average: str, *, precision: str,
+                  channels_last: bool, device) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """(video scores (K,), view predictions (V,)) of each readable video of a batch whose views lie
+    one after the other (`counts` per video), one forward pass per video."""
+    out, start = [], 0
+    for count, good in zip(counts, ok):
+        if good:
+            with autocast(precision, device):
+                scores, view_logits = score_views(model, views[start:start + count].unsqueeze(0), average,
+                                                  channels_last=channels_last)
+            out.append((scores[0], view_logits[0].argmax(dim=-1)))
+        start += count
+    return out
 
 
 def _failed_videos(rows, failures, dataset) -> List[Dict[str, str]]:

@@ -1,6 +1,7 @@
 """Evaluation metrics from per-video rows, and the files of an eval directory.
 
-Files: report.json (metrics and run facts), per_class.csv, confusion.png, and a printed table.
+Files: report.json (metrics and run facts), per_class.csv, confusion.png, and a printed table;
+with eval.dump, the per-video scores as an .npz (`write_dump`).
 """
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping
 
+import numpy as np
 import torch
 
 from action3d.engine.metrics import confusion_matrix, confusion_mean_class_accuracy, per_class_accuracy, topk_correct
@@ -54,7 +56,8 @@ def summary_table(report: Dict[str, Any]) -> str:
     lines = [
         f"checkpoint          {report['checkpoint']}",
         f"videos              {report['num_videos']} scored, {report['num_failed']} unreadable (excluded)",
-        f"views per video     {views['num_clips']} clips x {views['num_crops']} crops, average={views['average']}",
+        f"views per video     {views['num_clips']} clips x {views['num_crops']} crops, average={views['average']}"
+        + (f", eval.protocol={report['protocol']}" if report.get("protocol", "action3d") != "action3d" else ""),
         f"video top-1         {pct(m['top1'])}",
         f"video top-{m.get('top5_k', 5):<2}        {pct(m['top5'])}",
         f"clip top-1          {pct(m['clip_top1'])}",
@@ -65,7 +68,26 @@ def summary_table(report: Dict[str, Any]) -> str:
     if report["failed_videos"]:
         lines.append("unreadable videos (excluded):")
         lines += [f"  {item['path']}: {item['reason']}" for item in report["failed_videos"]]
+    if report.get("excluded_videos"):
+        lines.append(f"videos the protocol has no view of (excluded, as eval.protocol={report.get('protocol')} does):")
+        lines += [f"  {item['reason']}" for item in report["excluded_videos"]]
     return "\n".join(lines)
+
+
+def write_dump(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """eval.dump: `videos` (unicode), `labels` and `scores` in one .npz, written atomically; it
+    loads with `np.load(path, allow_pickle=False)`."""
+    import io
+
+    from action3d.files import atomic_write
+
+    for name in ("videos", "labels", "scores"):
+        if arrays[name].dtype == object:
+            raise ValueError(f"eval.dump: {name} would need pickling")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: arrays[name] for name in ("videos", "labels", "scores")})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(path, buffer.getvalue())
 
 
 def write_report(report: Dict[str, Any], classes: List[str], out_dir: Path) -> Path:

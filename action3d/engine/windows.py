@@ -25,7 +25,7 @@ import torch
 from action3d.config import DataConfig
 from action3d.config.commands import check_windows
 from action3d.data.decode import VideoReader
-from action3d.data.sampling import sample_frames
+from action3d.data.sampling import at_frame_rate, sample_frames
 from action3d.data.test_transforms import build_test_transform
 from action3d.errors import Action3dError
 
@@ -53,11 +53,12 @@ class Segment:
 
 
 def open_reader(video: str, data_cfg: DataConfig, *, resize: bool = True) -> VideoReader:
-    """The reader `eval` would use for this video: decoder threads, display rotation and (with
-    `resize`) the decoder-side resize of the data config."""
-    return VideoReader(video, short_side=data_cfg.decode_short_side if resize else None,
-                       threads=data_cfg.decode_threads,
-                       autorotate=data_cfg.autorotate)
+    """The reader `eval` would use for this video: decoder threads, display rotation, (with
+    `resize`) the decoder-side resize of the data config, and its frames at data.target_fps
+    (`num_frames`, `fps` and `read` then count resampled frames: windows and explained clips too)."""
+    return at_frame_rate(VideoReader(video, short_side=data_cfg.decode_short_side if resize else None,
+                                     threads=data_cfg.decode_threads, autorotate=data_cfg.autorotate),
+                         data_cfg.target_fps)
 
 
 def whole_video(num_frames: int, fps: float) -> Window:
