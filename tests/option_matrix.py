@@ -91,6 +91,26 @@ EFFECTS: dict[str, str] = {
         "tests/test_options_model.py::test_slowfast_fast_conv1_kernel_and_fast_inflate_shape_the_fast_pathway",
     "model.fast_inflate":
         "tests/test_options_model.py::test_slowfast_fast_conv1_kernel_and_fast_inflate_shape_the_fast_pathway",
+    # model families (issue 20, models helper)
+    "model.pool1_kernel":
+        "tests/test_options_families.py::test_pool1_kernel_sets_the_stem_max_pool_kernel_and_its_padding",
+    "model.shortcut_norm":
+        "tests/test_options_families.py::test_shortcut_norm_widening_drops_the_norm_of_unwidened_shortcuts",
+    "model.lateral_norm": "tests/test_options_families.py::test_lateral_norm_adds_bn_and_relu_after_every_lateral_conv",
+    "model.slow_sampling":
+        "tests/test_options_families.py::test_slow_sampling_linspace_takes_the_slow_frames_at_linspace",
+    "model.conv_type": "tests/test_options_families.py::test_conv_type_2plus1d_factorises_the_spatiotemporal_convs",
+    "model.temporal_first":
+        "tests/test_options_families.py::test_temporal_first_runs_the_temporal_conv_of_a_2plus1d_conv_first",
+    "model.mid_channels_rule":
+        "tests/test_options_families.py::test_mid_channels_rule_sets_the_mid_channels_of_each_2plus1d_conv",
+    "model.conv1_mid_channels":
+        "tests/test_options_families.py::test_conv1_mid_channels_sets_the_mid_channels_of_a_2plus1d_stem",
+    "model.bottleneck_mode": "tests/test_options_families.py::test_bottleneck_mode_makes_the_middle_conv_channel_wise",
+    "model.norm_eps": "tests/test_options_families.py::test_norm_eps_sets_the_epsilon_of_every_batch_norm",
+    "model.bottleneck_ratio": "tests/test_options_families.py::test_bottleneck_ratio_sets_the_x3d_inner_widths",
+    "model.se_ratio": "tests/test_options_families.py::test_se_ratio_puts_squeeze_excitation_on_every_other_x3d_block",
+    "model.head_channels": "tests/test_options_families.py::test_head_channels_sets_the_x3d_pre_logit_projection",
     "data.format": "tests/test_options_data.py::test_format_chooses_how_the_dataset_is_read",
     "data.root": "tests/test_options_data.py::test_root_is_the_base_of_the_listed_paths",
     "data.train_list": "tests/test_options_data.py::test_train_and_val_lists_choose_the_videos_of_each_split",

@@ -71,6 +71,21 @@ REFUSED = [
     ("train zoo.num_classes=400", "zoo.num_classes", "set by zoo=SOURCE/NAME"),
     ("train zoo.architecture={{}}", "zoo.architecture", "set by zoo=SOURCE/NAME"),
     ("train zoo=tv/r3d_18 zoo.refused=no", "zoo.refused", "is not available"),   # its value rule: always
+    # model families (issue 20)
+    ("train model.with_pool1=false model.pool1_kernel=[3,3,3]", "model.pool1_kernel", "no stem max-pool"),
+    ("train model.shortcut_type=A model.shortcut_norm=widening", "model.shortcut_norm", "shortcut_type=A"),
+    ("train model.lateral_norm=true", "model.lateral_norm", "SlowFast setting"),
+    ("train model.slow_sampling=linspace", "model.slow_sampling", "SlowFast setting"),
+    ("train model=ptv/x3d_xs model.conv_type=2plus1d", "model.conv_type", "model.arch=x3d"),
+    ("train model.temporal_first=true", "model.temporal_first", "(2+1)D"),
+    ("train model.mid_channels_rule=out", "model.mid_channels_rule", "(2+1)D"),
+    ("train model.conv1_mid_channels=45", "model.conv1_mid_channels", "(2+1)D"),
+    ("train model.bottleneck_mode=ir", "model.bottleneck_mode", "basic blocks"),
+    ("train model=ptv/x3d_xs model.bottleneck_mode=ir", "model.bottleneck_mode", "model.arch=x3d"),
+    ("train model=ptv/x3d_xs model.style=caffe", "model.style", "model.arch=x3d"),
+    ("train model.bottleneck_ratio=2", "model.bottleneck_ratio", "X3D setting"),
+    ("train model.se_ratio=0.1", "model.se_ratio", "X3D setting"),
+    ("train model.head_channels=512", "model.head_channels", "X3D setting"),
 ]
 
 
@@ -95,6 +110,11 @@ APPLIES = [
     "info default_num_classes=7", "data synth data.synthetic.size=32",
     "train data=shards data.root=/tmp data.shard_shuffle=16",
     "eval ckpt=x.pt eval.num_clips=3 eval.dump=scores.npz zoo=tv/r3d_18",
+    "train model=hara/resnet50 model.pool1_kernel=[3,3,1]", "train model=ptv/x3d_m model.shortcut_norm=always",
+    "train model=ptv/slowfast_r50 model.lateral_norm=false model.slow_sampling=stride",
+    "train model=r2plus1d_18 model.temporal_first=true model.mid_channels_rule=conv model.conv1_mid_channels=32",
+    "train model.conv_type=2plus1d", "train model=ptv/csn_r101 model.bottleneck_mode=ip",
+    "train model=ptv/x3d_s model.bottleneck_ratio=2 model.se_ratio=0 model.head_channels=512",
 ]
 
 

@@ -93,7 +93,8 @@ def test_console_script_reports_depth_error_without_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines == ["action3d train: error: model.depth=19 is not allowed: expected one of 18, 34, 50, 101, 152"]
+    assert lines == ["action3d train: error: model.depth=19 is not allowed: expected one of "
+                     "10, 18, 34, 50, 101, 152, 200"]
     assert not (tmp_path / "outputs").exists()
 
 

@@ -185,7 +185,7 @@ def test_build_model_accepts_dataclass_dict_and_dictconfig():
 @pytest.mark.parametrize("cfg, words", [
     ({"base_channels": 4}, ["model.num_classes"]),
     ({"num_classes": 3, "depht": 18}, ["model.depht"]),
-    ({"num_classes": 3, "arch": "x3d"}, ["model.arch", "slowfast"]),
+    ({"num_classes": 3, "arch": "i3d"}, ["model.arch", "slowfast", "x3d"]),
     ({"num_classes": 3, "depth": 19}, ["depth", "18, 34, 50, 101, 152"]),
     ({"num_classes": 3, "inflate_style": "3x2x1"}, ["inflate_style"]),
 ])

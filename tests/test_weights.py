@@ -75,10 +75,12 @@ def test_torchvision_video_into_other_layout_is_refused():
     assert report.mismatched and all("3x3x3" in m or "x3x3" in m for m in report.mismatched)
 
 
-def test_torchvision_r2plus1d_is_named_unsupported():
+def test_torchvision_r2plus1d_loads_into_its_preset_and_is_refused_elsewhere_naming_it():
     state = tv_video.r2plus1d_18(num_classes=10).state_dict()
-    with pytest.raises(Action3dError, match=r"R\(2\+1\)D"):
+    with pytest.raises(Action3dError, match=r"does not fit .* it is a file for model=r2plus1d_18"):
         load_pretrained(preset("r3d_18", num_classes=10), state, **quiet)
+    report = load_pretrained(preset("r2plus1d_18", num_classes=10), state, **quiet)
+    assert report.kind == "torchvision-video" and not (report.missing or report.unused or report.mismatched)
 
 
 def test_torchvision_video_aligns_to_advanced_shortcut():

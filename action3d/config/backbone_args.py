@@ -19,6 +19,7 @@ RESNET3D_FIELDS = (
     "pool1_stride", "with_pool1", "with_pool2", "style", "advanced", "shortcut_type",
     "frozen_stages", "inflate", "inflate_style", "non_local", "non_local_mode",
     "non_local_sub_sample", "non_local_use_scale", "norm_eval", "with_cp", "zero_init_residual",
+    "pool1_kernel", "shortcut_norm",
 )
 
 

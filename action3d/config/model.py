@@ -13,18 +13,23 @@ from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 from action3d.config.checks import ConfigError, check_ints, fail, is_int, per_block, per_stage
-from action3d.config.option import Context, Rule, check_fields, commands_with, option
+from action3d.config.option import Context, Rule, check_fields, commands_with, only_when, option
 
 # depth -> (block kind, blocks per stage); mmaction2's ResNet3d.arch_settings.
 ARCH_SETTINGS: Dict[int, Tuple[str, Tuple[int, ...]]] = {
+    10: ("basic", (1, 1, 1, 1)),       # Hara et al.'s ResNet-10
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
     101: ("bottleneck", (3, 4, 23, 3)),
     152: ("bottleneck", (3, 8, 36, 3)),
+    200: ("bottleneck", (3, 24, 36, 3)),  # Hara et al.'s ResNet-200
 }
 EXPANSION = {"basic": 1, "bottleneck": 4}
-ARCHS = ("resnet3d", "slowfast")
+ARCHS = ("resnet3d", "slowfast", "x3d")
+CONV_TYPES = ("3d", "2plus1d")
+BOTTLENECK_MODES = ("standard", "ir", "ip")
+MID_CHANNELS_RULES = ("conv", "block", "out")
 NON_LOCAL_MODES = ("embedded_gaussian", "dot_product")
 MODEL_COMMANDS = commands_with("train", "info")   # eval, predict, ... rebuild the checkpoint's model
 
@@ -90,9 +95,19 @@ def _odd(value: Any, ctx: Context) -> None:
 
 
 def _bottleneck_only(ctx: Context) -> Optional[str]:
+    if ctx.section.arch == "x3d":
+        return "X3D blocks have their own layout (a channel-wise 3x3x3 conv, strided) and model.arch=x3d"
     if ARCH_SETTINGS.get(ctx.section.depth, ("",))[0] == "bottleneck":
         return None
     return f"it shapes bottleneck blocks and model.depth={ctx.section.depth} uses basic blocks"
+
+
+def _not_x3d(ctx: Context) -> Optional[str]:
+    return "X3D's stem and blocks have their own convolutions and model.arch=x3d" if ctx.section.arch == "x3d" else None
+
+
+def _with_pool1(ctx: Context) -> Optional[str]:
+    return None if ctx.section.with_pool1 else "model.with_pool1=false builds no stem max-pool"
 
 
 def _with_non_local(ctx: Context) -> Optional[str]:
@@ -107,6 +122,10 @@ def _with_pretrained(ctx: Context) -> Optional[str]:
 
 def _shortcut_b(ctx: Context) -> Optional[str]:
     return None if ctx.section.shortcut_type == "B" else "shortcut_type=A has no convolution to average-pool for"
+
+
+def _shortcut_conv(ctx: Context) -> Optional[str]:
+    return None if ctx.section.shortcut_type == "B" else "shortcut_type=A has no convolution to normalise"
 
 
 def _rgb_in_training(ctx: Context) -> Optional[str]:
@@ -141,6 +160,9 @@ def _slowfast_only(ctx: Context) -> Optional[str]:
 
 
 _SLOWFAST = dict(commands=MODEL_COMMANDS, applies=_slowfast_only)
+_X3D = dict(commands=MODEL_COMMANDS, applies=only_when("arch", "x3d", reason="it is an X3D setting"))
+_FACTORISED = dict(commands=MODEL_COMMANDS,
+                   applies=only_when("conv_type", "2plus1d", reason="it shapes (2+1)D convolutions"))
 _POSITIVE_INT = Rule(low=1, integer=True)
 _FLAGS_HELP = ("per stage, an int for all its blocks or a list with one 0/1 per block (a single int: every block of "
                "every stage)")
@@ -153,22 +175,29 @@ class ModelConfig:
                             "each preset (`model=NAME`) sets its own name")
     arch: str = option("resnet3d", choices=ARCHS, commands=MODEL_COMMANDS,
                        help="`resnet3d`: one pathway; `slowfast`: a slow and a fast pathway joined by lateral "
-                            "connections (resample_rate, speed_ratio, channel_ratio, fusion_kernel and the fast_* keys "
-                            "apply only there)")
+                            "connections (resample_rate, speed_ratio, channel_ratio, fusion_kernel, lateral_norm, "
+                            "slow_sampling and the fast_* keys apply only there); `x3d`: X3D (Feichtenhofer, 2020), "
+                            "one pathway of X3D blocks (1x1x1, channel-wise 3x3x3 with squeeze-excitation and swish, "
+                            "1x1x1) after a (2+1)D stem whose temporal conv is channel-wise, and a head with a "
+                            "pre-logit projection (bottleneck_ratio, se_ratio and head_channels apply only there)")
     depth: int = option(18, choices=tuple(sorted(ARCH_SETTINGS)), commands=MODEL_COMMANDS,
-                        help="ResNet depth: 18 and 34 build basic blocks (two 3x3 convs), 50, 101 and 152 bottlenecks "
-                             "(1x1x1 reduce, 3x3, 1x1x1 expand x4); it sets the blocks per stage (18: [2,2,2,2], 34 "
-                             "and 50: [3,4,6,3], 101: [3,4,23,3], 152: [3,8,36,3]) unless model.stage_blocks is given")
+                        help="ResNet depth: 10, 18 and 34 build basic blocks (two 3x3 convs), 50, 101, 152 and 200 "
+                             "bottlenecks (1x1x1 reduce, 3x3, 1x1x1 expand x4); it sets the blocks per stage (10: "
+                             "[1,1,1,1], 18: [2,2,2,2], 34 and 50: [3,4,6,3], 101: [3,4,23,3], 152: [3,8,36,3], 200: "
+                             "[3,24,36,3]) unless model.stage_blocks is given (arch=x3d: X3D blocks at any depth)")
     num_classes: Optional[int] = option(None, low=1, integer=True, preflight=_the_datasets_classes,
                                         commands=MODEL_COMMANDS,
                                         help="classifier outputs (logits per clip); unset: the dataset's number of "
                                              "classes (`info`: default_num_classes); set, it must equal the dataset's")
     pretrained: Optional[str] = option(None, preflight=_existing_file, commands=MODEL_COMMANDS,
                                        help="weights to load into the built model: an action3d checkpoint, an "
-                                            "mmaction2 recognizer checkpoint, a torchvision r3d_18/mc3_18 state dict, "
-                                            "or 2D ImageNet ResNet weights to inflate; the kind is recognised from the "
-                                            "contents and one line reports what was loaded; a classifier of another "
-                                            "class count is re-initialised")
+                                            "mmaction2 recognizer checkpoint, a torchvision r3d_18/mc3_18/r2plus1d_18 "
+                                            "state dict, a PyTorchVideo hub file, a PySlowFast .pyth or Caffe2 .pkl, "
+                                            "one of Hara's 3D ResNets, or 2D ImageNet ResNet weights to inflate; the "
+                                            "kind is recognised from the contents and one line reports what was "
+                                            "loaded (and the preset a zoo file was made for, when it is another); a "
+                                            "zoo file's tensors must all fit; a classifier of another class count is "
+                                            "re-initialised")
     pretrained2d: bool = option(True, applies=_with_pretrained, commands=MODEL_COMMANDS,
                                 help="allow model.pretrained to be 2D ImageNet weights, inflated into 3D (each 2D "
                                      "kernel repeated along time and divided by the temporal kernel size; BN copied); "
@@ -208,10 +237,14 @@ class ModelConfig:
                                      help="the stem convolution's stride (temporal, spatial)")
     pool1_stride: List[int] = option(factory=lambda: [1, 2], length=2, items=_POSITIVE_INT,
                                      entries="(temporal, spatial)", commands=MODEL_COMMANDS,
-                                     help="the stride (temporal, spatial) of the stem's 1x3x3 max-pool "
-                                          "(model.with_pool1)")
+                                     help="the stride (temporal, spatial) of the stem's max-pool "
+                                          "(model.with_pool1, model.pool1_kernel)")
+    pool1_kernel: List[int] = option(factory=lambda: [1, 3, 3], length=3, items=_POSITIVE_INT,
+                                     entries="(temporal, height, width)", applies=_with_pool1, commands=MODEL_COMMANDS,
+                                     help="the stem max-pool's kernel, padded by half its size on each side: [1,3,3] "
+                                          "(mmaction2, PySlowFast), [3,3,3] with pool1_stride [2,2] (Hara et al.)")
     with_pool1: bool = option(True, commands=MODEL_COMMANDS,
-                              help="the stem's 1x3x3 max-pool after its convolution (false: none, as in R3D-18)")
+                              help="the stem's max-pool after its convolution (false: none, as in R3D-18)")
     with_pool2: bool = option(True, commands=MODEL_COMMANDS,
                               help="a (2,1,1) temporal max-pool after stage 1, as in I3D: it halves the frames")
     style: str = option("pytorch", choices=("pytorch", "caffe"), applies=_bottleneck_only, commands=MODEL_COMMANDS,
@@ -224,6 +257,11 @@ class ModelConfig:
                                 help="the shortcut of a block that changes size or width: `B` a strided 1x1x1 conv + "
                                      "BN; `A` parameter-free, a strided identity with the new channels zero-filled "
                                      "(Hara et al.)")
+    shortcut_norm: str = option("always", choices=("always", "widening"), applies=_shortcut_conv,
+                                commands=MODEL_COMMANDS,
+                                help="the norm after a shortcut convolution: `always`; `widening` only where it "
+                                     "widens, as in PyTorchVideo's X3D, whose first stage strides without widening and "
+                                     "has no norm in that shortcut (PySlowFast's X3D has one: `always`)")
     frozen_stages: int = option(-1, check=_frozen_stages, commands=MODEL_COMMANDS,
                                 help="the stem and stages 1..k get no gradient and keep their BN in eval mode, k from "
                                      "-1 (none) and 0 (the stem only) to num_stages")
@@ -278,6 +316,52 @@ class ModelConfig:
                                                "keys but has no non-local blocks")
     fast_inflate: List[Any] = option(factory=lambda: [1, 1, 1, 1], check=_per_block_flags, **_SLOWFAST,
                                      help=f"the fast pathway's temporal kernels (as model.inflate), {_FLAGS_HELP}")
+    lateral_norm: bool = option(False, **_SLOWFAST,
+                                help="BN and ReLU after each lateral conv, as PySlowFast and PyTorchVideo build them "
+                                     "(mmaction2's laterals are a bare conv)")
+    slow_sampling: str = option("stride", choices=("stride", "linspace"), **_SLOWFAST,
+                                help="which frames of the clip the slow pathway takes: `stride` every resample_rate-th "
+                                     "(mmaction2); `linspace` T // resample_rate frames at linspace(0, T-1), rounded "
+                                     "down, as PySlowFast's and PyTorchVideo's PackPathway (the fast pathway always "
+                                     "strides)")
+    # Model families on the same ResNet3d: (2+1)D convolutions, channel-separated bottlenecks, norm epsilon.
+    conv_type: str = option("3d", choices=CONV_TYPES, applies=_not_x3d, commands=MODEL_COMMANDS,
+                            help="the convolutions with a temporal and a spatial kernel (in the stem and the blocks): "
+                                 "`3d` full 3D; `2plus1d` factorised as R(2+1)D (Tran et al., 2018): a 1xkxk spatial "
+                                 "conv to mid channels (model.mid_channels_rule), norm, ReLU, then a kx1x1 temporal "
+                                 "conv (model.temporal_first swaps them); strides split between the two")
+    temporal_first: bool = option(False, **_FACTORISED,
+                                  help="(2+1)D convs run the temporal conv first, as PyTorchVideo's R(2+1)D (false: "
+                                       "spatial first, as torchvision and mmaction2)")
+    mid_channels_rule: str = option("conv", choices=MID_CHANNELS_RULES, **_FACTORISED,
+                                    help="mid channels of a (2+1)D conv, M = floor(t*k*k*N_in*N_out / (k*k*N_in + "
+                                         "t*N_out)) (Tran et al.): `conv` from each conv's own widths (mmaction2); "
+                                         "`block` both convs of a basic block from its first conv's widths "
+                                         "(torchvision's r2plus1d_18); `out` M = the conv's output width "
+                                         "(PyTorchVideo's r2plus1d_r50)")
+    conv1_mid_channels: Optional[int] = option(None, low=1, integer=True, **_FACTORISED,
+                                               help="mid channels of a (2+1)D stem (e.g. 45 in torchvision's "
+                                                    "r2plus1d_18); unset: model.mid_channels_rule")
+    bottleneck_mode: str = option("standard", choices=BOTTLENECK_MODES, applies=_bottleneck_only,
+                                  commands=MODEL_COMMANDS,
+                                  help="the middle conv of a bottleneck: `standard`; `ir` channel-wise (one group "
+                                       "per channel, CSN's interaction-reduced block, Tran et al., 2019); `ip` a 1x1x1 "
+                                       "conv + BN, then the channel-wise conv (interaction-preserved); CSN uses "
+                                       "inflate_style=3x3x3")
+    norm_eps: float = option(1e-5, low=0.0, low_open=True, commands=MODEL_COMMANDS,
+                             help="epsilon of every batch norm (1e-5: PyTorch's default; mmaction2's CSN and R(2+1)D "
+                                  "use 1e-3)")
+    # X3D only (arch=x3d).
+    bottleneck_ratio: float = option(2.25, low=0.0, low_open=True, **_X3D,
+                                     help="the inner width of an X3D block: int(ratio * its stage's width) (X3D's "
+                                          "bottleneck factor); the head's first 1x1x1 conv widens to the same ratio")
+    se_ratio: float = option(0.0625, low=0.0, high=1.0, high_open=True, **_X3D,
+                             help="squeeze-excitation after the channel-wise conv of every other X3D block (the "
+                                  "first, third, ...): its reduced width is ratio * inner width, rounded to a multiple "
+                                  "of 8 (at least 8); 0: none")
+    head_channels: int = option(2048, low=1, integer=True, **_X3D,
+                                help="the X3D head's pre-logit projection: a 1x1x1 conv (no bias, ReLU) after the "
+                                     "pool, to this many features (the classifier's and `action3d embed`'s input)")
 
 
 # --------------------------------------------------------------------------- ResNet3d's arguments, from Python
@@ -285,7 +369,8 @@ class ModelConfig:
 # ModelConfig fields that are ResNet3d keyword arguments with the same name and meaning.
 RESNET3D_KEYS = ("depth", "stage_blocks", "num_stages", "out_indices", "spatial_strides", "temporal_strides",
                  "dilations", "conv1_kernel", "conv1_stride", "pool1_stride", "in_channels", "base_channels",
-                 "frozen_stages", "style", "inflate", "inflate_style", "non_local", "non_local_mode", "shortcut_type")
+                 "frozen_stages", "style", "inflate", "inflate_style", "non_local", "non_local_mode", "shortcut_type",
+                 "pool1_kernel", "shortcut_norm")
 
 
 def check_resnet3d(*, prefix: str = "", **arguments: Any) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ from torch import nn
 from action3d.config.backbone_args import derive_slowfast_pathways, resnet3d_kwargs
 from action3d.config.model import ModelConfig, check_recognizer
 from action3d.errors import Action3dError
-from action3d.models.head import I3DHead, SlowFastHead
+from action3d.models.families import build_head, family_options
 from action3d.models.recognizer import Recognizer
 from action3d.models.resnet3d import ResNet3d
 from action3d.models.slowfast import ResNet3dSlowFast
@@ -35,14 +35,16 @@ def build_backbone(cfg: ModelConfig, backbone_options: Optional[Mapping[str, Any
     """The backbone the config describes (arguments derived by `action3d.config.backbone_args`).
 
     `backbone_options`: ResNet3d arguments a config cannot hold (`norm_layer=`, `act_layer=`,
-    `block=`), given to ResNet3d or to both SlowFast pathways; a config field there is a TypeError.
+    `block=`, `conv_layer=`), given to ResNet3d or to both SlowFast pathways; they replace the
+    builders of the config's family (`action3d.models.families`); a config field there is a TypeError.
     """
-    options = dict(backbone_options or {})
-    if cfg.arch == "resnet3d":
+    options = {**family_options(cfg), **(backbone_options or {})}
+    if cfg.arch != "slowfast":
         return ResNet3d(**resnet3d_kwargs(cfg), **options)
     slow, fast = derive_slowfast_pathways(cfg)
     return ResNet3dSlowFast(resample_rate=cfg.resample_rate, speed_ratio=cfg.speed_ratio,
                             channel_ratio=cfg.channel_ratio, fusion_kernel=cfg.fusion_kernel,
+                            lateral_norm=cfg.lateral_norm, slow_sampling=cfg.slow_sampling,
                             slow_pathway=dict(**slow, **options), fast_pathway=dict(**fast, **options))
 
 
@@ -62,11 +64,7 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
         raise Action3dError("model.num_classes is not set: give it, or let `action3d train` take it "
                             "from the dataset's class list")
     backbone = build_backbone(cfg, backbone_options)
-    if cfg.arch == "slowfast":
-        head: nn.Module = SlowFastHead(sum(backbone.feat_dims), cfg.num_classes, dropout=cfg.dropout)
-    else:
-        head = I3DHead(backbone.feat_dim, cfg.num_classes, dropout=cfg.dropout)
-    model = Recognizer(backbone, head)
+    model = Recognizer(backbone, build_head(cfg, backbone))
     if cfg.pretrained:
         try:
             from action3d.models.weights import load_pretrained
@@ -74,5 +72,5 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
             raise Action3dError(f"model.pretrained={cfg.pretrained} cannot be loaded: weight "
                                 f"loading (action3d.models.weights) is unavailable: {err}"
                                 ) from err
-        load_pretrained(model, cfg.pretrained, log=log, allow_2d=cfg.pretrained2d)
+        load_pretrained(model, cfg.pretrained, log=log, allow_2d=cfg.pretrained2d, target=cfg.name)
     return model

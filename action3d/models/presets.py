@@ -56,9 +56,33 @@ slowonly_r50 = preset_builder("slowonly_r50")
 slowonly_r50_8x8 = preset_builder("slowonly_r50_8x8")
 slowfast_r50 = preset_builder("slowfast_r50")
 slowfast_r50_8x8 = preset_builder("slowfast_r50_8x8")
+r2plus1d_18 = preset_builder("r2plus1d_18")
+# PyTorchVideo's hub models (`model=ptv/NAME`)
+ptv_slow_r50 = preset_builder("ptv/slow_r50")
+ptv_slowfast_r50 = preset_builder("ptv/slowfast_r50")
+ptv_slowfast_r101 = preset_builder("ptv/slowfast_r101")
+ptv_i3d_r50 = preset_builder("ptv/i3d_r50")
+ptv_c2d_r50 = preset_builder("ptv/c2d_r50")
+ptv_csn_r101 = preset_builder("ptv/csn_r101")
+ptv_r2plus1d_r50 = preset_builder("ptv/r2plus1d_r50")
+ptv_x3d_xs = preset_builder("ptv/x3d_xs")
+ptv_x3d_s = preset_builder("ptv/x3d_s")
+ptv_x3d_m = preset_builder("ptv/x3d_m")
+ptv_x3d_l = preset_builder("ptv/x3d_l")
+# Kensho Hara's 3D ResNets (`model=hara/resnetD`)
+hara_resnet10 = preset_builder("hara/resnet10")
+hara_resnet18 = preset_builder("hara/resnet18")
+hara_resnet34 = preset_builder("hara/resnet34")
+hara_resnet50 = preset_builder("hara/resnet50")
+hara_resnet101 = preset_builder("hara/resnet101")
+hara_resnet152 = preset_builder("hara/resnet152")
+hara_resnet200 = preset_builder("hara/resnet200")
 
 # `model=NAME` -> its builder (a test checks that every preset has one, named by `builder_name`).
 PRESETS: Dict[str, Callable[..., Recognizer]] = {
     builder.preset_name: builder  # type: ignore[attr-defined]
     for builder in (tiny, r3d_18, r3d_34, mc3_18, i3d_r50, i3d_nl_r50, slowonly_r50, slowonly_r50_8x8,
-                    slowfast_r50, slowfast_r50_8x8)}
+                    slowfast_r50, slowfast_r50_8x8, r2plus1d_18, ptv_slow_r50, ptv_slowfast_r50, ptv_slowfast_r101,
+                    ptv_i3d_r50, ptv_c2d_r50, ptv_csn_r101, ptv_r2plus1d_r50, ptv_x3d_xs, ptv_x3d_s, ptv_x3d_m,
+                    ptv_x3d_l, hara_resnet10, hara_resnet18, hara_resnet34, hara_resnet50, hara_resnet101,
+                    hara_resnet152, hara_resnet200)}

@@ -1,6 +1,8 @@
 """Recognizer: backbone + classification head, mapping clips to class logits."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -29,4 +31,12 @@ class Recognizer(nn.Module):
         if x.dim() != 5:
             raise ValueError(f"expected clips (N, C, T, H, W) or (N, V, C, T, H, W), "
                              f"got shape {tuple(x.shape)}")
-        return self.cls_head(self.backbone(x))
+        return self.forward_head(self.forward_features(x))
+
+    def forward_features(self, x: torch.Tensor) -> Any:
+        """Clips (N, C, T, H, W) -> the backbone's features (a tensor; SlowFast: the (slow, fast) pair)."""
+        return self.backbone(x)
+
+    def forward_head(self, features: Any) -> torch.Tensor:
+        """The backbone's features -> logits (N, num_classes)."""
+        return self.cls_head(features)

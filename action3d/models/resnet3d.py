@@ -1,7 +1,10 @@
 """ResNet3d: the 3D ResNet backbone with mmaction2's options (seed 000) and module names.
 
-One general class covers R3D (torchvision), MC3, I3D, SlowOnly and each SlowFast pathway; the
-named presets (action3d.config.model_presets) only choose its arguments.
+One general class covers R3D (torchvision), MC3, I3D, SlowOnly, each SlowFast pathway, Hara's
+ResNets, and, with injected builders (torchvision's style), R(2+1)D (`conv_layer=`), CSN
+(`block=CSNBottleneck3d`) and X3D (`block=X3DBlock`, `stem_conv_layer=`); the named presets
+(action3d.config.model_presets) only choose its arguments (`action3d.models.families` turns a
+config into the builders).
 """
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from torch import nn
 
 from action3d.config.checks import per_stage
 from action3d.config.model import ARCH_SETTINGS, check_resnet3d
-from action3d.models.blocks import BasicBlock3d, BlockType, Bottleneck3d, make_downsample
-from action3d.models.conv import NORM_TYPES, ConvBNAct, default_act, default_norm
+from action3d.models.blocks import BasicBlock3d, BlockType, Bottleneck3d, block_expansion, make_downsample
+from action3d.models.conv import NORM_TYPES, ConvBNAct, ConvLayer, default_act, default_norm
 from action3d.models.nonlocal_block import NonLocal3d
 
 PerBlockFlags = Union[int, Sequence[int]]
@@ -40,11 +43,12 @@ class ResNet3d(nn.Module):
         num_stages: 1..4.
         spatial_strides / temporal_strides / dilations: of each stage's first block.
         conv1_kernel (t, h, w), conv1_stride (temporal, spatial): the stem conv.
-        pool1_stride (temporal, spatial), with_pool1: the stem's 1x3x3 max-pool.
+        pool1_stride (temporal, spatial), pool1_kernel (t, h, w), with_pool1: the stem's max-pool.
         with_pool2: a (2,1,1) temporal max-pool after the first stage.
         style: 'pytorch' strides the 3x3 conv of a bottleneck, 'caffe' its first 1x1 conv.
         advanced: shortcut average-pools then uses an unstrided 1x1x1 conv (ResNet-D).
         shortcut_type: 'B' 1x1x1 conv + BN, 'A' parameter-free (strided identity, zero channels).
+        shortcut_norm: 'always', or 'widening' (no BN in a shortcut that keeps the width: PTV's X3D).
         frozen_stages: stem and stages 1..k get no gradient and keep BN in eval mode (-1: none).
         inflate / non_local: per stage, an int for all blocks or one 0/1 per block.
         inflate_style: '3x1x1' or '3x3x3', which bottleneck conv gets the temporal kernel.
@@ -52,7 +56,11 @@ class ResNet3d(nn.Module):
         norm_eval: keep every BN in eval mode (frozen statistics) during training.
         with_cp: gradient checkpointing per block (less memory, ~30% more compute).
         zero_init_residual: last BN of each block starts at zero, so blocks start as identity.
-        block: a residual block class replacing the depth's default (same constructor).
+        block: a residual block class (or a partial of one) replacing the depth's default (same
+            constructor).
+        conv_layer: builds the convs with temporal and spatial kernels of the stem and the blocks
+            (`action3d.models.conv.conv3d` by default; `conv2plus1d` for R(2+1)D).
+        stem_conv_layer: the stem's conv builder when it differs (X3D's stem), else conv_layer.
         lateral_inplanes: extra input channels per stage, concatenated in front of it by a
             caller (the SlowFast slow pathway's lateral connections).
     """
@@ -67,9 +75,10 @@ class ResNet3d(nn.Module):
                  temporal_strides: Sequence[int] = (1, 1, 1, 1),
                  dilations: Sequence[int] = (1, 1, 1, 1),
                  conv1_kernel: Sequence[int] = (3, 7, 7), conv1_stride: Sequence[int] = (1, 2),
-                 pool1_stride: Sequence[int] = (1, 2), with_pool1: bool = True,
+                 pool1_stride: Sequence[int] = (1, 2), pool1_kernel: Sequence[int] = (1, 3, 3),
+                 with_pool1: bool = True,
                  with_pool2: bool = True, style: str = "pytorch", advanced: bool = False,
-                 shortcut_type: str = "B", frozen_stages: int = -1,
+                 shortcut_type: str = "B", shortcut_norm: str = "always", frozen_stages: int = -1,
                  inflate: Sequence[PerBlockFlags] = (1, 1, 1, 1), inflate_style: str = "3x1x1",
                  non_local: Sequence[PerBlockFlags] = (0, 0, 0, 0),
                  non_local_mode: str = "embedded_gaussian", non_local_sub_sample: bool = False,
@@ -77,7 +86,8 @@ class ResNet3d(nn.Module):
                  with_cp: bool = False, zero_init_residual: bool = True,
                  norm_layer: Optional[NormLayer] = None, act_layer: Optional[ActLayer] = None,
                  block: Optional[BlockType] = None,
-                 lateral_inplanes: Sequence[int] = (0, 0, 0, 0)) -> None:
+                 lateral_inplanes: Sequence[int] = (0, 0, 0, 0),
+                 conv_layer: Optional[ConvLayer] = None, stem_conv_layer: Optional[ConvLayer] = None) -> None:
         super().__init__()
         # The same rules (and words) as the config check of `action3d train model.*=...`.
         normal = check_resnet3d(
@@ -86,7 +96,8 @@ class ResNet3d(nn.Module):
             conv1_kernel=conv1_kernel, conv1_stride=conv1_stride, pool1_stride=pool1_stride,
             in_channels=in_channels, base_channels=base_channels, frozen_stages=frozen_stages,
             style=style, inflate=inflate, inflate_style=inflate_style, non_local=non_local,
-            non_local_mode=non_local_mode, shortcut_type=shortcut_type)
+            non_local_mode=non_local_mode, shortcut_type=shortcut_type, pool1_kernel=pool1_kernel,
+            shortcut_norm=shortcut_norm)
         self.block = block or self.arch_settings[depth][0]
         self.depth = depth
         self.pretrained2d = pretrained2d
@@ -111,13 +122,14 @@ class ResNet3d(nn.Module):
                                   use_scale=non_local_use_scale, norm_layer=self.norm_layer)
 
         self.conv1, self.maxpool = self._make_stem(tuple(conv1_kernel), tuple(conv1_stride),
-                                                   tuple(pool1_stride))
+                                                   tuple(pool1_stride), tuple(pool1_kernel),
+                                                   stem_conv_layer or conv_layer)
         # (2,1,1) max-pool after stage 1 (I3D); Identity keeps forward and names uniform.
         self.pool2 = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1)) if with_pool2 else nn.Identity()
 
         self._make_stages(style=style, inflate_style=inflate_style, shortcut_type=shortcut_type,
-                          advanced=advanced, with_cp=with_cp, stage_inflate=normal["inflate"],
-                          stage_non_local=normal["non_local"],
+                          shortcut_norm=shortcut_norm, advanced=advanced, conv_layer=conv_layer, with_cp=with_cp,
+                          stage_inflate=normal["inflate"], stage_non_local=normal["non_local"],
                           lateral_inplanes=per_stage("lateral_inplanes", lateral_inplanes, num_stages))
         self.feat_dim = self.stage_channels[self.out_indices[-1]]
 
@@ -127,8 +139,8 @@ class ResNet3d(nn.Module):
             from action3d.models.weights import load_pretrained  # lazy: optional dependency path
             load_pretrained(self, pretrained, allow_2d=pretrained2d)
 
-    def _make_stages(self, *, style: str, inflate_style: str, shortcut_type: str, advanced: bool,
-                     with_cp: bool, stage_inflate: List[List[bool]],
+    def _make_stages(self, *, style: str, inflate_style: str, shortcut_type: str, shortcut_norm: str,
+                     advanced: bool, conv_layer: Optional[ConvLayer], with_cp: bool, stage_inflate: List[List[bool]],
                      stage_non_local: List[List[bool]], lateral_inplanes: List[int]) -> None:
         """layer1..layerN; stage i has base_channels * 2**i planes (times the block expansion)."""
         self.res_layers: List[str] = []
@@ -141,25 +153,28 @@ class ResNet3d(nn.Module):
                 spatial_stride=self.spatial_strides[i], temporal_stride=self.temporal_strides[i],
                 dilation=self.dilations[i], style=style, inflate=stage_inflate[i],
                 inflate_style=inflate_style, non_local=stage_non_local[i],
-                non_local_cfg=self.non_local_cfg, shortcut_type=shortcut_type,
-                advanced=advanced, with_cp=with_cp, norm_layer=self.norm_layer, act_layer=self.act_layer)
-            inplanes = planes * self.block.expansion
+                non_local_cfg=self.non_local_cfg, shortcut_type=shortcut_type, shortcut_norm=shortcut_norm,
+                advanced=advanced, with_cp=with_cp, norm_layer=self.norm_layer, act_layer=self.act_layer,
+                conv_layer=conv_layer)
+            inplanes = planes * block_expansion(self.block)
             self.add_module(f"layer{i + 1}", layer)
             self.res_layers.append(f"layer{i + 1}")
             self.stage_channels.append(inplanes)
 
     def _make_stem(self, conv1_kernel: Tuple[int, int, int], conv1_stride: Tuple[int, int],
-                   pool1_stride: Tuple[int, int]) -> Tuple[nn.Module, nn.Module]:
-        """conv1 (ConvBNAct, 'same' padding) and the 1x3x3 max-pool (Identity when disabled)."""
+                   pool1_stride: Tuple[int, int], pool1_kernel: Tuple[int, int, int],
+                   conv_layer: Optional[ConvLayer]) -> Tuple[nn.Module, nn.Module]:
+        """conv1 (ConvBNAct, 'same' padding) and the max-pool, padded by half its kernel (Identity
+        when disabled): 1x3x3 for mmaction2's ResNets, 3x3x3 stride 2 for Hara's."""
         conv1 = ConvBNAct(self.in_channels, self.base_channels, conv1_kernel,
                           stride=(conv1_stride[0], conv1_stride[1], conv1_stride[1]),
                           padding=tuple((k - 1) // 2 for k in conv1_kernel),
-                          norm_layer=self.norm_layer, act_layer=self.act_layer)
+                          norm_layer=self.norm_layer, act_layer=self.act_layer, conv_layer=conv_layer)
         if not self.with_pool1:
             return conv1, nn.Identity()
-        maxpool = nn.MaxPool3d(kernel_size=(1, 3, 3),
+        maxpool = nn.MaxPool3d(kernel_size=pool1_kernel,
                                stride=(pool1_stride[0], pool1_stride[1], pool1_stride[1]),
-                               padding=(0, 1, 1))
+                               padding=tuple((k - 1) // 2 for k in pool1_kernel))
         return conv1, maxpool
 
     @staticmethod
@@ -168,20 +183,21 @@ class ResNet3d(nn.Module):
                        style: str = "pytorch", inflate: Sequence[bool] = (),
                        inflate_style: str = "3x1x1", non_local: Sequence[bool] = (),
                        non_local_cfg: Optional[dict] = None, shortcut_type: str = "B",
-                       advanced: bool = False, with_cp: bool = False,
+                       shortcut_norm: str = "always", advanced: bool = False, with_cp: bool = False,
                        norm_layer: Optional[NormLayer] = None, act_layer: Optional[ActLayer] = None,
+                       conv_layer: Optional[ConvLayer] = None,
                        downsample_builder: Callable[..., nn.Module] = make_downsample
                        ) -> nn.Sequential:
         """One stage: the first block strides (and gets a shortcut), the others keep the size."""
         inflate = list(inflate) or [True] * num_blocks
         non_local = list(non_local) or [False] * num_blocks
-        out_planes = planes * block.expansion
+        out_planes = planes * block_expansion(block)
         stride = (temporal_stride, spatial_stride, spatial_stride)
         downsample = None
         # Any stride (temporal included) or channel change needs a shortcut that matches it.
         if stride != (1, 1, 1) or inplanes != out_planes:
             downsample = downsample_builder(inplanes, out_planes, stride, shortcut_type=shortcut_type,
-                                            advanced=advanced, norm_layer=norm_layer)
+                                            shortcut_norm=shortcut_norm, advanced=advanced, norm_layer=norm_layer)
         blocks = []
         for i in range(num_blocks):
             blocks.append(block(
@@ -191,7 +207,7 @@ class ResNet3d(nn.Module):
                 dilation=dilation, downsample=downsample if i == 0 else None, style=style,
                 inflate=inflate[i], inflate_style=inflate_style, non_local=non_local[i],
                 non_local_cfg=non_local_cfg, with_cp=with_cp, norm_layer=norm_layer,
-                act_layer=act_layer))
+                act_layer=act_layer, conv_layer=conv_layer, index=i))
         return nn.Sequential(*blocks)
 
     def init_weights(self, *, zero_init_residual: bool = True) -> None:

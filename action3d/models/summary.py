@@ -86,10 +86,12 @@ def model_summary(model: nn.Module, input_shape: Sequence[int] = (3, 16, 112, 11
 
 
 def human_count(n: int) -> str:
-    """33371472 -> '33.4M'."""
+    """Three significant digits: 33371472 -> '33.4M', 3794274 -> '3.79M', 912345 -> '912K'."""
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= scale:
-            return f"{n / scale:.1f}{suffix}"
+            value = n / scale
+            decimals = max(0, 3 - len(str(int(abs(value)))))
+            return f"{value:.{decimals}f}{suffix}"
     return str(n)
 
 
@@ -105,4 +107,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
                  f"trainable {human_count(trainable)} ({trainable:,})")
     lines.append(f"{'GFLOPs':<14} {summary['gflops']:.2f} (1 multiply-add = 2 FLOPs; "
                  f"{summary['gflops'] / 2:.2f} GMACs)")
+    if summary.get("zoo_gmacs") is not None:
+        lines.append(f"{'zoo GMACs':<14} {summary['zoo_gmacs']:.2f} (what the zoo publishes for this input; "
+                     f"action3d counts {summary['gflops'] / 2:.2f})")
     return "\n".join(lines)

@@ -6,14 +6,20 @@
   action3d state dict (recognizer or backbone keys);
 - `mmaction2`: an mmaction2 recognizer checkpoint `{"state_dict": ..., "meta": ...}` (ResNet3d,
   I3D, SlowOnly, SlowFast, non-local); its names are ours already;
-- `torchvision-video`: torchvision's `r3d_18` / `mc3_18` state dicts (into the presets of the
-  same name);
+- `torchvision-video`: torchvision's `r3d_18` / `mc3_18` / `r2plus1d_18` state dicts (into the
+  presets of the same name);
 - `torchvision-2d`: torchvision's ImageNet ResNet-18/34/50/101/152 (or mmpretrain's), inflated
-  into any ResNet3d or a SlowFast slow pathway (see `inflate_2d_state_dict`).
+  into any ResNet3d or a SlowFast slow pathway (see `inflate_2d_state_dict`);
+- `pytorchvideo`: PyTorchVideo hub files `{"model_state": ...}` (the `ptv/` presets);
+- `pyslowfast` / `pyslowfast-caffe2`: PySlowFast `.pyth` files and its Caffe2 `.pkl` files;
+- `hara`: Kensho Hara's 3D ResNets `{"arch", "state_dict", ...}`, both releases (`hara/` presets).
 
-Whatever the kind, a head whose class count differs is re-initialised (fine-tuning), shapes that
-differ elsewhere are reported and not loaded, and one summary line is logged. Files are read
-with `torch.load(..., weights_only=True)` (see `weights_io`).
+Whatever the kind, a head whose class count differs is re-initialised (fine-tuning) and one
+summary line is logged. For action3d, mmaction2 and torchvision r3d/mc3/2D files, shapes that differ
+elsewhere are reported and not loaded; the other zoos' files are strict: a tensor that finds no
+place, or not its shape, is refused in one line. A file whose layout is another preset's than the
+one it is loaded into gets a note naming that preset (a state dict shows no strides). Files are
+read with `torch.load(..., weights_only=True)` (see `weights_io`).
 """
 from __future__ import annotations
 
@@ -27,7 +33,11 @@ from torch import nn
 from action3d.errors import Action3dError
 from action3d.models.weights_convert import (
     ACTION3D,
+    CAFFE2,
+    HARA,
     MMACTION2,
+    PYSLOWFAST,
+    PYTORCHVIDEO,
     TORCHVISION_2D,
     TORCHVISION_VIDEO,
     Converted,
@@ -39,12 +49,13 @@ from action3d.models.weights_convert import (
     find_state_dict,
     inflate_2d_state_dict,
 )
+from action3d.models.weights_foreign import convert_foreign, first_keys
 from action3d.models.weights_io import read_checkpoint
 
 __all__ = ["KINDS", "LoadReport", "inflate_2d_state_dict", "load_pretrained",
            "load_torchvision_video", "read_checkpoint", "reset_head"]
 
-KINDS = (ACTION3D, MMACTION2, TORCHVISION_VIDEO, TORCHVISION_2D)
+KINDS = (ACTION3D, MMACTION2, TORCHVISION_VIDEO, TORCHVISION_2D, PYTORCHVIDEO, PYSLOWFAST, CAFFE2, HARA)
 Source = Union[str, Path, Mapping[str, Any]]
 HEAD_PREFIX = "cls_head."
 
@@ -107,12 +118,24 @@ def _convert(ckpt: Any, origin: str, target: Mapping[str, torch.Tensor], *,
                             f"is false; set model.pretrained2d=true to inflate them")
     if kind == TORCHVISION_2D:
         converted = convert_torchvision_2d(state, target)
+    elif kind in (PYTORCHVIDEO, PYSLOWFAST, CAFFE2, HARA) or "stem.3.weight" in state:
+        converted = convert_foreign(kind, ckpt, state, origin)
     elif kind == TORCHVISION_VIDEO:
         converted = convert_torchvision_video(state)
     else:
         converted = convert_mm_names(state, kind)
     align_to_target(converted, target)
+    _expand_dims(converted, target)
     return converted
+
+
+def _expand_dims(converted: Converted, target: Mapping[str, torch.Tensor]) -> None:
+    """A tensor with trailing unit dims missing (Caffe2 fcs as 1x1x1 convs) takes the target's shape."""
+    for key, tensor in converted.tensors.items():
+        like = target.get(key)
+        if like is not None and tensor.dim() < like.dim() and tuple(like.shape[:tensor.dim()]) == tuple(tensor.shape) \
+                and all(s == 1 for s in like.shape[tensor.dim():]):
+            converted.tensors[key] = tensor.reshape(like.shape)
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -175,17 +198,46 @@ def reset_head(head: nn.Module, *, std: float = 0.01) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def _prepare(model: nn.Module, source: Source, *, allow_2d: bool
+def _made_for_note(converted: Converted, target_name: str) -> str:
+    """One line naming the preset a file was made for, when it is loaded into another."""
+    if not converted.made_for or not target_name or target_name in converted.made_for:
+        return ""
+    names = " or ".join(f"model={name}" for name in converted.made_for)
+    return (f"its layout is {names}'s and it was loaded into {target_name or 'this model'}, whose strides "
+            f"or sampling may differ (a state dict shows no strides)")
+
+
+def _refuse_misfits(converted: Converted, report: LoadReport, target: Mapping[str, torch.Tensor]) -> None:
+    """A strict file: every tensor must find its place with its shape (the head may differ in classes;
+    a bare backbone leaves the file's head unused)."""
+    has_head = any(k.startswith(HEAD_PREFIX) for k in target)
+    head_sources = {converted.origin[k] for k in converted.tensors if k.startswith(HEAD_PREFIX)}
+    unused = [k for k in report.unused if has_head or k not in head_sources]
+    problems = ([f"missing {k}" for k in report.missing] + [f"unused {k}" for k in unused]
+                + [f"shape {m}" for m in report.mismatched])
+    if not problems:
+        return
+    names = " or ".join(f"model={name}" for name in converted.made_for)
+    made_for = f"; it is a file for {names}" if names else ""
+    hint = f"; {converted.hint}" if converted.hint else ""
+    raise Action3dError(f"{report.source}: this {converted.kind} checkpoint does not fit the model: "
+                        f"{len(problems)} tensor name/shape mismatches ({first_keys(problems, 2)}){made_for}{hint}")
+
+
+def _prepare(model: nn.Module, source: Source, *, allow_2d: bool, target_name: str = "", origin: str = ""
              ) -> Tuple[LoadReport, Dict[str, torch.Tensor], Callable[[str], str]]:
     """Read and convert `source` for `model` without changing the model."""
     if isinstance(source, Mapping):
-        ckpt, origin = source, "<state dict>"
+        ckpt, origin = source, origin or "<state dict>"
     else:
         ckpt, origin = read_checkpoint(source), str(source)
     target, to_model_key = _target_state(model)
     converted = _convert(ckpt, origin, target, allow_2d=allow_2d)
-    report = LoadReport(kind=converted.kind, source=origin, note=converted.note)
+    report = LoadReport(kind=converted.kind, source=origin,
+                        note="; ".join(n for n in (converted.note, _made_for_note(converted, target_name)) if n))
     to_load = _match(converted, target, report)
+    if converted.strict:
+        _refuse_misfits(converted, report, target)
     report.loaded = sorted(to_load)
     if not any(not k.startswith(HEAD_PREFIX) and not k.endswith("num_batches_tracked")
                for k in to_load):
@@ -204,7 +256,7 @@ def _apply(model: nn.Module, report: LoadReport, to_load: Dict[str, torch.Tensor
 
 
 def load_pretrained(model: nn.Module, source: Source, *, log: Callable[[str], Any] = print,
-                    allow_2d: bool = True) -> LoadReport:
+                    allow_2d: bool = True, target: str = "", origin: str = "") -> LoadReport:
     """Load weights of any supported kind into `model` and log one summary line.
 
     Args:
@@ -213,11 +265,15 @@ def load_pretrained(model: nn.Module, source: Source, *, log: Callable[[str], An
         source: a checkpoint path, or an already loaded checkpoint / state dict.
         log: receives the summary line (`print` by default; pass `logger.info` or a no-op).
         allow_2d: accept 2D ImageNet weights to inflate (`model.pretrained2d`).
+        target: the preset name of `model` (`model.name`): a zoo file made for another preset is
+            loaded with a note naming that preset.
+        origin: the name the report gives a `source` that is already loaded (default "<state dict>").
 
-    Raises `Action3dError` for unreadable files, unknown layouts, or a checkpoint of which
-    no backbone tensor fits the model (the model is then left unchanged).
+    Raises `Action3dError` for unreadable files, unknown layouts, a zoo file whose tensors do not
+    all fit, or a checkpoint of which no backbone tensor fits the model (the model is then left
+    unchanged).
     """
-    report, to_load, to_model_key = _prepare(model, source, allow_2d=allow_2d)
+    report, to_load, to_model_key = _prepare(model, source, allow_2d=allow_2d, target_name=target, origin=origin)
     _apply(model, report, to_load, to_model_key)
     log(report.summary())
     return report
@@ -225,12 +281,12 @@ def load_pretrained(model: nn.Module, source: Source, *, log: Callable[[str], An
 
 def load_torchvision_video(model: nn.Module, source: Source, *,
                            log: Callable[[str], Any] = print) -> LoadReport:
-    """Load a torchvision `r3d_18` / `mc3_18` state dict (file or dict) into the matching preset.
+    """Load a torchvision `r3d_18` / `mc3_18` / `r2plus1d_18` state dict (file or dict) into the matching preset.
 
     Strict: every backbone tensor must be found with the same shape and nothing may be left
     over, else `Action3dError` and the model is unchanged (the head may differ in class count
     and is then re-initialised). With the `r3d_18` preset the logits equal torchvision's
-    `r3d_18` on the same input (fp32, eval mode); likewise `mc3_18`.
+    `r3d_18` on the same input (fp32, eval mode); likewise `mc3_18` and `r2plus1d_18`.
 
         from torchvision.models.video import r3d_18, R3D_18_Weights
         load_torchvision_video(model, r3d_18(weights=R3D_18_Weights.DEFAULT).state_dict())
@@ -238,12 +294,12 @@ def load_torchvision_video(model: nn.Module, source: Source, *,
     report, to_load, to_model_key = _prepare(model, source, allow_2d=False)
     if report.kind != TORCHVISION_VIDEO:
         raise Action3dError(f"{report.source}: is a {report.kind} checkpoint, not a torchvision "
-                            f"video ResNet (r3d_18 / mc3_18)")
+                            f"video ResNet (r3d_18 / mc3_18 / r2plus1d_18)")
     problems = report.missing + report.mismatched + report.unused
     if problems:
         raise Action3dError(f"{report.source}: does not fit this model exactly ({len(problems)} "
                             f"problems, e.g. {problems[0]}); use the preset of the same name "
-                            f"(model=r3d_18 or model=mc3_18)")
+                            f"(model=r3d_18, model=mc3_18 or model=r2plus1d_18)")
     _apply(model, report, to_load, to_model_key)
     log(report.summary())
     return report

@@ -22,19 +22,31 @@ ACTION3D = "action3d"
 MMACTION2 = "mmaction2"
 TORCHVISION_VIDEO = "torchvision-video"
 TORCHVISION_2D = "torchvision-2d"
+PYTORCHVIDEO = "pytorchvideo"
+PYSLOWFAST = "pyslowfast"
+CAFFE2 = "pyslowfast-caffe2"
+HARA = "hara"
 
 StateDict = Dict[str, torch.Tensor]
 
 
 @dataclass
 class Converted:
-    """Source tensors under recognizer keys, plus where each came from (for the report)."""
+    """Source tensors under recognizer keys, plus where each came from (for the report).
+
+    strict: every tensor must land, with its shape (a zoo file: other projects' names and layouts
+    are known exactly). made_for: the presets the file's architecture is (empty: unknown). hint:
+    what to change when the file does not fit.
+    """
 
     kind: str
     tensors: StateDict                      # recognizer key -> tensor
     origin: Dict[str, str]                  # recognizer key -> source key
     source_keys: List[str]                  # every key of the source state dict
     note: str = ""
+    strict: bool = False
+    made_for: Tuple[str, ...] = ()
+    hint: str = ""
 
 
 def _first_keys(keys: Iterable[str], n: int = 4) -> str:
@@ -53,24 +65,28 @@ def find_state_dict(ckpt: Any, origin: str) -> Tuple[str, StateDict]:
     """The state dict inside a checkpoint and the container it came in.
 
     Containers: mmaction2/mmengine `{"state_dict": ..., "meta": ...}`, action3d
-    `{"model": ..., "config": ...}` (torchvision's reference scripts also use `"model"`), or a
-    bare state dict. Other entries (optimizer, meta, message_hub) are ignored.
+    `{"model": ..., "config": ...}` (torchvision's reference scripts also use `"model"`),
+    PyTorchVideo's and PySlowFast's `{"model_state": ...}`, Hara's `{"arch": ..., "state_dict": ...}`
+    (container "hara"), a Caffe2 `{"blobs": ...}` (weights_caffe2.py), or a bare state dict.
+    Other entries (optimizer, meta, message_hub, cfg) are ignored.
     """
     if not isinstance(ckpt, Mapping):
         raise Action3dError(f"{origin}: holds a {type(ckpt).__name__}, not a checkpoint "
                             f"dict or state dict")
     container = "bare"
-    for key in ("state_dict", "model"):
+    if isinstance(ckpt.get("arch"), str) and isinstance(ckpt.get("state_dict"), Mapping):
+        container = "hara"
+    for key in ("state_dict", "model", "model_state", "blobs"):
         if isinstance(ckpt.get(key), Mapping):
-            container, ckpt = key, ckpt[key]
+            container, ckpt = ("hara" if container == "hara" else key), ckpt[key]
             break
     state = dict(ckpt)
     not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if not state or not_tensors:
         top = _first_keys(not_tensors or ["(empty)"])
         raise Action3dError(f"{origin}: found no state dict of tensors (entries that are not "
-                            f"tensors: {top}); expected an action3d, mmaction2 or torchvision "
-                            f"checkpoint")
+                            f"tensors: {top}); expected an action3d, mmaction2, torchvision, "
+                            f"PyTorchVideo, PySlowFast or Hara checkpoint")
     for prefix in ("module.", "_orig_mod."):       # DDP / torch.compile wrappers
         state = _strip_prefix(state, prefix)
     return container, state
@@ -81,12 +97,16 @@ def _dim(state: StateDict, key: str) -> int:
 
 
 def detect_kind(container: str, state: StateDict, origin: str) -> str:
-    """Name the checkpoint's layout from its keys (see the module docstring)."""
+    """Name the checkpoint's layout from its keys (see the module docstring and weights_foreign.py)."""
+    if container == "hara":
+        return HARA
+    if container == "blobs":
+        return CAFFE2
+    if any(k.startswith("blocks.0.") for k in state):
+        return PYTORCHVIDEO
+    if any(k.startswith("s1.pathway0_stem.") for k in state):
+        return PYSLOWFAST
     if "stem.0.weight" in state:
-        if "stem.3.weight" in state:
-            raise Action3dError(f"{origin}: is a torchvision R(2+1)D checkpoint (r2plus1d_18); "
-                                f"action3d has no (2+1)D blocks, supported torchvision video "
-                                f"models are r3d_18 and mc3_18")
         return TORCHVISION_VIDEO
     if _dim(state, "conv1.weight") == 4 or _dim(state, "backbone.conv1.weight") == 4:
         return TORCHVISION_2D
@@ -94,7 +114,8 @@ def detect_kind(container: str, state: StateDict, origin: str) -> str:
         return MMACTION2 if container == "state_dict" else ACTION3D
     raise Action3dError(f"{origin}: unrecognised checkpoint layout (first keys: "
                         f"{_first_keys(state)}); supported: action3d, mmaction2 recognizers, "
-                        f"torchvision r3d_18/mc3_18, torchvision 2D ResNets")
+                        f"torchvision r3d_18/mc3_18/r2plus1d_18, torchvision 2D ResNets, PyTorchVideo hub "
+                        f"files, PySlowFast .pyth/.pkl, Hara's 3D ResNets")
 
 
 # --- action3d / mmaction2: the same names; a bare backbone state dict gets `backbone.` ---------
@@ -234,6 +255,8 @@ def convert_torchvision_2d(state: StateDict, target: StateDict) -> Converted:
 _ALTERNATE_NAMES: List[Tuple[str, str]] = [
     (".downsample.conv.", ".downsample.1.conv."),
     (".downsample.bn.", ".downsample.1.bn."),
+    (".conv2.conv.", ".conv2.0.conv."),               # CSN's middle conv is a Sequential
+    (".conv2.bn.", ".conv2.0.bn."),
     (".non_local_block.g.conv.", ".non_local_block.g.0.conv."),
     (".non_local_block.phi.conv.", ".non_local_block.phi.0.conv."),
 ]

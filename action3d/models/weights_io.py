@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Tuple, Union
 import torch
 
 from action3d.errors import Action3dError
+from action3d.models.weights_caffe2 import read_caffe2
 
 # Modules whose pickled objects appear only in the metadata of OpenMMLab checkpoints.
 METADATA_MODULES: Tuple[str, ...] = ("mmengine", "mmcv", "numpy")
@@ -91,13 +92,16 @@ def read_checkpoint(path: Union[str, Path]) -> Any:
     """Load a checkpoint file on the CPU with `weights_only=True`.
 
     Raises `Action3dError` (one line, naming the path) when the file is missing, is not a
-    PyTorch checkpoint (random bytes, text, truncated archive) or contains pickled code.
+    PyTorch checkpoint (random bytes, text, truncated archive) or contains pickled code. A `.pkl`
+    is read as a Caffe2 model-zoo file (`weights_caffe2.read_caffe2`: numpy arrays only).
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise Action3dError(f"checkpoint {path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}")
     if path.stat().st_size == 0:
         raise Action3dError(f"checkpoint {path}: empty file (0 bytes)")
+    if path.suffix == ".pkl":                   # PySlowFast's Caffe2 model zoo: numpy arrays only
+        return read_caffe2(path)
     stand_ins: Dict[str, type] = {name: _stand_in(name)
                                   for name in _refused_names_in_archive(path)
                                   if is_metadata_name(name)}
