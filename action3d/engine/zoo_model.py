@@ -3,9 +3,9 @@
 
 `load_zoo_checkpoint` is the one place a foreign file becomes a model for evaluation: the preset's
 architecture (`zoo=` selects it), a head of the zoo's class count, and every tensor of the file,
-head included; anything that does not fit is refused, never re-initialised. Today it goes through
-`action3d.models.weights.load_pretrained` (torchvision r3d_18/mc3_18, mmaction2 files); the model
-families' loader of the zoos' other layouts replaces this call.
+head included; anything that does not fit is refused, never re-initialised. It goes through
+`action3d.models.weights.load_pretrained`, which knows every layout by its keys (torchvision,
+mmaction2, PyTorchVideo hub files, PySlowFast .pyth and Caffe2 .pkl, Hara's checkpoints).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def load_zoo_checkpoint(model_cfg: ModelConfig, classes: Sequence[str], state: M
     model_cfg = dataclasses.replace(model_cfg, num_classes=len(classes), pretrained=None)
     model = build_model(model_cfg, log=log.info)
     try:
-        report = load_pretrained(model, state, log=log.info, allow_2d=False)
+        report = load_pretrained(model, state, log=log.info, allow_2d=False, target=model_cfg.name, origin=str(path))
     except Action3dError as err:
         raise Action3dError(f"ckpt={path}: {str(err).replace('<state dict>: ', '')}") from None
     if report.head_reset:
