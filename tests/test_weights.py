@@ -278,3 +278,31 @@ def test_shape_mismatch_is_reported_not_loaded():
     assert torch.equal(model.backbone.layer1[0].conv1.conv.weight, before)
     assert report.unused and all(k.startswith("backbone.layer4.1.") for k in report.unused)
     assert "shape mismatch 1" in report.summary()
+
+
+def _action3d_checkpoint(path, classes):
+    import torch as _torch
+
+    from action3d.models import build_model
+
+    model = build_model({"depth": 18, "base_channels": 8, "stage_blocks": [1, 1, 1, 1], "num_classes": len(classes)})
+    _torch.save({"model": model.state_dict(), "classes": list(classes), "config": {}}, path)
+    return model
+
+
+def test_a_head_of_other_classes_is_re_initialised_and_the_same_classes_are_reordered_by_name(tmp_path):
+    """Fine-tuning from an action3d checkpoint: its head is loaded only for the same classes, with
+    its rows in the dataset's order; other classes of the same count get a new head."""
+    from action3d.models import build_model
+
+    source = _action3d_checkpoint(tmp_path / "src.pt", ["walk", "run", "jump"])
+    common = {"depth": 18, "base_channels": 8, "stage_blocks": [1, 1, 1, 1], "num_classes": 3,
+              "pretrained": str(tmp_path / "src.pt")}
+    lines = []
+    same = build_model(common, log=lines.append, classes=["jump", "walk", "run"])
+    assert torch.equal(same.cls_head.fc_cls.weight, source.cls_head.fc_cls.weight[[2, 0, 1]])
+    assert "rows in the dataset's class order" in lines[-1]
+    other = build_model(common, log=lines.append, classes=["swim", "run", "jump"])
+    assert not torch.equal(other.cls_head.fc_cls.weight, source.cls_head.fc_cls.weight)
+    assert "head re-initialised (the checkpoint's classes are not the dataset's)" in lines[-1]
+    assert torch.equal(other.backbone.conv1.conv.weight, source.backbone.conv1.conv.weight)   # backbone kept

@@ -131,7 +131,7 @@ class Trainer:
         return model_cfg
 
     def _build_model(self) -> nn.Module:
-        model = build_model(self.model_cfg)
+        model = build_model(self.model_cfg, classes=self.classes)
         if self.cfg.trainer.sync_bn and self.env.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -50,13 +50,15 @@ def build_backbone(cfg: ModelConfig, backbone_options: Optional[Mapping[str, Any
 
 def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
                 log: Callable[[str], None] = print,
-                backbone_options: Optional[Mapping[str, Any]] = None) -> Recognizer:
+                backbone_options: Optional[Mapping[str, Any]] = None,
+                classes: Optional[Sequence[str]] = None) -> Recognizer:
     """Build the recognizer described by the `model` config node.
 
     `cfg.num_classes` must be set by now (the CLI fills it from the dataset). With
     `cfg.pretrained` set, weights are loaded by `action3d.models.weights.load_pretrained`, which
     reports what it loaded through `log`. Invalid values raise `Action3dError`.
     `backbone_options` go to the backbone as in `build_backbone` (the named builders pass theirs).
+    `classes`: the dataset's class names, matched by name against a checkpoint that names its own.
     """
     cfg = to_model_config(cfg)
     check_recognizer(arch=cfg.arch, num_classes=cfg.num_classes, dropout=cfg.dropout)
@@ -72,5 +74,5 @@ def build_model(cfg: Union[DictConfig, ModelConfig, Mapping[str, Any]], *,
             raise Action3dError(f"model.pretrained={cfg.pretrained} cannot be loaded: weight "
                                 f"loading (action3d.models.weights) is unavailable: {err}"
                                 ) from err
-        load_pretrained(model, cfg.pretrained, log=log, allow_2d=cfg.pretrained2d, target=cfg.name)
+        load_pretrained(model, cfg.pretrained, log=log, allow_2d=cfg.pretrained2d, target=cfg.name, classes=classes)
     return model

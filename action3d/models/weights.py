@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -224,7 +224,31 @@ def _refuse_misfits(converted: Converted, report: LoadReport, target: Mapping[st
                         f"{len(problems)} tensor name/shape mismatches ({first_keys(problems, 2)}){made_for}{hint}")
 
 
-def _prepare(model: nn.Module, source: Source, *, allow_2d: bool, target_name: str = "", origin: str = ""
+def _match_classes(ckpt: Mapping[str, Any], classes: Optional[Sequence[str]], to_load: Dict[str, torch.Tensor],
+                   report: LoadReport) -> None:
+    """A checkpoint that names its classes (action3d's) and a head that fits by count: its rows are
+    reordered to the dataset's class order when both name the same classes, and the head is
+    re-initialised when they do not (a head of other classes that happens to be as wide would
+    otherwise start training from wrong answers)."""
+    stored = ckpt.get("classes") if isinstance(ckpt, Mapping) else None
+    head = {k: v for k, v in to_load.items() if k.startswith(HEAD_PREFIX)}
+    if not head or classes is None or not stored or list(stored) == list(classes):
+        return
+    if sorted(stored) != sorted(classes):
+        for key in head:
+            del to_load[key]
+        report.head_reset = True
+        report.head_note = "the checkpoint's classes are not the dataset's"
+        return
+    order = torch.tensor([list(stored).index(name) for name in classes])
+    for key, tensor in head.items():
+        if tensor.dim() >= 1 and tensor.shape[0] == len(classes):
+            to_load[key] = tensor.index_select(0, order)
+    report.head_note = "head loaded, its rows in the dataset's class order"
+
+
+def _prepare(model: nn.Module, source: Source, *, allow_2d: bool, target_name: str = "", origin: str = "",
+             classes: Optional[Sequence[str]] = None
              ) -> Tuple[LoadReport, Dict[str, torch.Tensor], Callable[[str], str]]:
     """Read and convert `source` for `model` without changing the model."""
     if isinstance(source, Mapping):
@@ -236,6 +260,7 @@ def _prepare(model: nn.Module, source: Source, *, allow_2d: bool, target_name: s
     report = LoadReport(kind=converted.kind, source=origin,
                         note="; ".join(n for n in (converted.note, _made_for_note(converted, target_name)) if n))
     to_load = _match(converted, target, report)
+    _match_classes(ckpt, classes, to_load, report)
     if converted.strict:
         _refuse_misfits(converted, report, target)
     report.loaded = sorted(to_load)
@@ -256,7 +281,8 @@ def _apply(model: nn.Module, report: LoadReport, to_load: Dict[str, torch.Tensor
 
 
 def load_pretrained(model: nn.Module, source: Source, *, log: Callable[[str], Any] = print,
-                    allow_2d: bool = True, target: str = "", origin: str = "") -> LoadReport:
+                    allow_2d: bool = True, target: str = "", origin: str = "",
+                    classes: Optional[Sequence[str]] = None) -> LoadReport:
     """Load weights of any supported kind into `model` and log one summary line.
 
     Args:
@@ -268,12 +294,15 @@ def load_pretrained(model: nn.Module, source: Source, *, log: Callable[[str], An
         target: the preset name of `model` (`model.name`): a zoo file made for another preset is
             loaded with a note naming that preset.
         origin: the name the report gives a `source` that is already loaded (default "<state dict>").
+        classes: the dataset's class names: a checkpoint that names its own classes gets its head
+            reordered to them, or re-initialised when they are other classes.
 
     Raises `Action3dError` for unreadable files, unknown layouts, a zoo file whose tensors do not
     all fit, or a checkpoint of which no backbone tensor fits the model (the model is then left
     unchanged).
     """
-    report, to_load, to_model_key = _prepare(model, source, allow_2d=allow_2d, target_name=target, origin=origin)
+    report, to_load, to_model_key = _prepare(model, source, allow_2d=allow_2d, target_name=target, origin=origin,
+                                             classes=classes)
     _apply(model, report, to_load, to_model_key)
     log(report.summary())
     return report
