@@ -161,4 +161,21 @@ EFFECTS: dict[str, str] = {
         "tests/test_balanced.py::test_balanced_sampler_raises_mean_class_accuracy_on_imbalanced_data",
     "trainer.class_weights":
         "tests/test_balanced.py::test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency",
+    # issue 21, training side: batch mixing, multi-label targets, the monitor, early stopping, trackers
+    "data.mixup_alpha":
+        "tests/test_training_recipes.py::test_mixup_mixes_each_clip_with_its_reversed_partner_by_one_lam_per_batch",
+    "data.cutmix_alpha":
+        "tests/test_training_recipes.py::test_cutmix_box_is_the_same_on_every_frame_and_lam_is_the_share_it_leaves",
+    "data.mix_prob": "tests/test_training_recipes.py::test_mix_prob_and_mix_switch_prob_choose_what_each_batch_gets",
+    "data.mix_switch_prob":
+        "tests/test_training_recipes.py::test_mix_prob_and_mix_switch_prob_choose_what_each_batch_gets",
+    "data.multi_label":
+        "tests/test_training_recipes.py::test_multi_label_trains_with_bce_and_pos_weight_and_eval_and_predict_follow",
+    "trainer.monitor": "tests/test_training_recipes.py::test_monitor_loss_selects_best_pt_by_the_lowest_val_loss",
+    "trainer.early_stop_patience":
+        "tests/test_training_recipes.py::test_early_stopping_ends_the_run_says_why_and_a_resumed_run_keeps_the_count",
+    "trainer.early_stop_min_delta":
+        "tests/test_training_recipes.py::test_early_stopping_ends_the_run_says_why_and_a_resumed_run_keeps_the_count",
+    "trainer.loggers":
+        "tests/test_trackers.py::test_two_epochs_against_a_real_mlflow_server_are_read_back_through_its_client",
 }

@@ -60,6 +60,9 @@ REFUSED = [
     ("train model.non_local_use_scale=true", "model.non_local_use_scale", "no non-local block"),
     ("train model.style=caffe", "model.style", "basic blocks"),
     ("train optim.nesterov=true optim=adamw", "optim.nesterov", "SGD setting"),
+    ("train data.mix_prob=0.5", "data.mix_prob", "data.cutmix_alpha are 0"),
+    ("train data.cutmix_alpha=1.0 data.mix_switch_prob=0.3", "data.mix_switch_prob", "only data.cutmix_alpha is on"),
+    ("train trainer.early_stop_min_delta=0.01", "trainer.early_stop_min_delta", "early stopping is off"),
     ("train sched.gamma=0.5", "sched.gamma", "multistep setting"),
     ("train sched=multistep sched.milestones=[5,30]", "sched.milestones", "not before the end of training"),
 ]
@@ -85,6 +88,9 @@ APPLIES = [
     "train model.shortcut_type=B model.advanced=true", "info model.in_channels=1 input=[1,8,32,32]",
     "info default_num_classes=7", "data synth data.synthetic.size=32",
     "train data=shards data.root=/tmp data.shard_shuffle=16",
+    "train data.mixup_alpha=0.2 data.mix_prob=0.5",
+    "train data.mixup_alpha=0.2 data.cutmix_alpha=1 data.mix_switch_prob=0.3",
+    "train trainer.early_stop_patience=2 trainer.early_stop_min_delta=0.01",
 ]
 
 
