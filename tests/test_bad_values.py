@@ -40,7 +40,6 @@ CUSTOM = {
     "trainer.class_weights": [],   # choices below; its custom rule: not with data.sampler=balanced (below)
     "trainer.monitor": [],         # choices; its custom rule: map only with, top1 only without, multi-label (below)
     "trainer.loggers": ["[mlflow,mlflow]", "[tensorboard,tensorboard]"],
-    "data.multi_label": [],        # a boolean; its custom rule: not with data.sampler=balanced (below)
 }
 # Combinations a key's custom rule refuses: (command, overrides, the key named).
 COMBINATIONS = [
@@ -57,7 +56,6 @@ COMBINATIONS = [
     ("train", ["data.synthetic.size=33"], "data.synthetic.size"),
     ("train", ["trainer.monitor=map"], "trainer.monitor"),
     ("train", ["data.multi_label=true", "trainer.monitor=top1"], "trainer.monitor"),
-    ("train", ["data.multi_label=true", "data.sampler=balanced"], "data.multi_label"),
 ]
 
 EXEMPT = {

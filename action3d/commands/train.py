@@ -31,13 +31,13 @@ def run(cfg: TrainConfig) -> float:
     if env.is_main:
         print(f"action3d train {summary['status']}: best val {_best(summary)} (epoch {summary['best_epoch']}), "
               f"checkpoint {summary['checkpoint']}"
-              + (f"; {summary['stop_reason']}" if summary["status"] == "early_stopped" else ""), flush=True)
+              + (f"; {summary.get('stop_reason')}" if summary["status"] == "early_stopped" else ""), flush=True)
     return objective(summary)
 
 
 def _best(summary) -> str:
     """`top-1 61.25%`, `mAP 43.10%`, `loss 0.8123` (n/a without validation)."""
-    value, monitor = summary["best_value"], summary["monitor"]
+    value, monitor = summary.get("best_value", summary.get("best_top1")), summary.get("monitor", "top1")
     label = {"top1": "top-1", "map": "mAP"}.get(monitor, monitor)
     if value is None:
         return f"{label} n/a"

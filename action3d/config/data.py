@@ -87,10 +87,10 @@ def _both_mixes_on(ctx: Context) -> Optional[str]:
     return f"it chooses between mixup and CutMix and {what}"
 
 
-def _not_with_balanced_draws(value: bool, ctx: Context) -> None:
-    if value and ctx.section.sampler == "balanced":
-        fail(ctx.key, value, "data.sampler=balanced draws one class per video and a multi-label video has several; "
-                             "use data.sampler=random (trainer.class_weights=auto weighs each class's positives)")
+def _multi_label(value: Any, ctx: Context) -> None:
+    if value and ctx.command == "train" and ctx.section.sampler == "balanced":
+        fail("data.sampler", "balanced", "class-balanced draws need one class per video and data.multi_label=true "
+                                         "gives several: use data.sampler=random")
 
 
 @dataclass
@@ -119,6 +119,11 @@ class DataConfig:
                                               "unset: classes.txt beside the training list, else 0..K-1 (list files), "
                                               "the sorted class folders of the training split (folder) or the training "
                                               "CSV's sorted labels (kinetics)")
+    multi_label: bool = option(False, check=_multi_label, commands=DATASET,
+                               help="several labels per video: list lines `path label label ...` (mmaction2's "
+                                    "multi-class lists; rawframes: `VIDEO total_frames label label ...`), the dataset "
+                                    "gives multi-hot float32 vectors (K,), an unreadable video in evaluation a vector "
+                                    "of -1; not with data.sampler=balanced")
     annotation_dir: Optional[str] = option(None, commands=DATASET,
                                            help="the folder of the official split files: UCF101's classInd.txt, "
                                                 "trainlist0N.txt and testlist0N.txt; HMDB51's CLASS_test_splitN.txt")
@@ -213,7 +218,7 @@ class DataConfig:
                                         "process tries fail to decode (training also stops after 20 failures in a "
                                         "row); other unreadable files are skipped: replaced by another sample in "
                                         "training, counted apart in evaluation")
-    # batch mixing and multi-label targets (issue 21, training side)
+    # batch mixing on the training device (issue 21, training side)
     mixup_alpha: float = option(0.0, low=0.0, commands=TRAINING,
                                 help="mixup (Zhang et al.): each training batch on the device becomes lam x batch + "
                                      "(1 - lam) x the batch in reverse order, targets likewise, lam ~ Beta(alpha, "
@@ -231,10 +236,6 @@ class DataConfig:
     mix_switch_prob: float = option(0.5, low=0.0, high=1.0, applies=_both_mixes_on, commands=TRAINING,
                                     help="with both data.mixup_alpha and data.cutmix_alpha > 0: the chance that a "
                                          "mixed batch takes CutMix rather than mixup (timm's switch_prob)")
-    multi_label: bool = option(False, commands=LOADING, check=_not_with_balanced_draws,
-                               help="each video has any number of labels (list lines `path label label ...`): "
-                                    "training uses a sigmoid per class (BCEWithLogitsLoss), validation and eval "
-                                    "report mAP, predict shows independent probabilities")
     synthetic: SyntheticConfig = section(SyntheticConfig, commands=(*DATASET, "data synth"),
                                          help="the built-in synthetic set's generator: the set is generated on first "
                                               "use (into data.root, else $ACTION3D_CACHE or ~/.cache/action3d), or by "

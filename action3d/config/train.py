@@ -162,7 +162,7 @@ class TrainerConfig:
                             help="validate (after precise BN) every this many epochs, and after the last")
     ckpt_every: int = option(0, low=0, integer=True,
                              help="also keep epoch_N.pt every this many epochs (0: off); last.pt is written after "
-                                  "every epoch, best.pt when the validation top-1 improves (without validation: every "
+                                  "every epoch, best.pt when trainer.monitor improves (without validation: every "
                                   "epoch)")
     ckpt_every_minutes: float = option(30.0, low=0.0,
                                        help="also write last.pt this often in the middle of an epoch, at an "
@@ -188,11 +188,14 @@ class TrainerConfig:
     accum_steps: int = option(1, low=1, integer=True,
                               help="micro-batches per optimiser step (gradient accumulation); an epoch runs whole "
                                    "groups only: leftover micro-batches are skipped, never carried into the next epoch")
-    label_smoothing: float = option(0.0, low=0.0, high=1.0, high_open=True, help="cross-entropy label smoothing")
+    label_smoothing: float = option(0.0, low=0.0, high=1.0, high_open=True,
+                                    help="label smoothing eps: targets y (1 - eps) + eps / K for the softmax, y (1 - "
+                                         "eps) + eps / 2 per class under data.multi_label (after mixup/CutMix)")
     class_weights: str = option("none", choices=("none", "auto"), check=_not_with_balanced_sampler,
                                 help="auto: the cross-entropy weighs each class by its inverse frequency among the "
-                                     "training labels, N / (K x count); not with data.sampler=balanced, which already "
-                                     "draws every class equally often")
+                                     "training labels, N / (K x count); under data.multi_label each class's positives "
+                                     "weigh its negatives / positives (BCEWithLogitsLoss's pos_weight); not with "
+                                     "data.sampler=balanced, which already draws every class equally often")
     log_every: int = option(10, low=1, integer=True,
                             help="optimiser steps between logged points; the loss (and whether it is finite) is read "
                                  "from the device only then, so a non-finite loss stops the run within this many "
