@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip || true
-	$(PY) -m pip install -q -e '.[test,search,deploy,docs]'
+	$(PY) -m pip install -q -e '.[test,search,deploy,docs,trackers]'
 	touch $(STAMP)
 
 test: install

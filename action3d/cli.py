@@ -102,7 +102,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read once, when torch loads libgomp: before any import
     from action3d.commands._sweep import search_defaults
 
-    overrides += _rank_overrides(command) + search_defaults(command, overrides)
+    overrides += _rank_overrides(command) + search_defaults(command, overrides, cfgs)
     _run_hydra(command, flags + overrides)
     return 0
 

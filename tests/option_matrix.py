@@ -197,4 +197,21 @@ EFFECTS: dict[str, str] = {
     "zoo.num_classes": "tests/test_zoo.py::test_classes_map_by_name_and_a_class_the_zoo_lacks_is_refused",
     "zoo.architecture": "tests/test_zoo.py::test_zoo_architecture_keys_are_the_zoos_own",
     "zoo.refused": "tests/test_zoo.py::test_a_zoo_checkpoint_action3d_cannot_build_is_refused_naming_the_nearest",
+    # issue 21, training side: batch mixing, multi-label targets, the monitor, early stopping, trackers
+    "data.mixup_alpha":
+        "tests/test_training_recipes.py::test_mixup_mixes_each_clip_with_its_reversed_partner_by_one_lam_per_batch",
+    "data.cutmix_alpha":
+        "tests/test_training_recipes.py::test_cutmix_box_is_the_same_on_every_frame_and_lam_is_the_share_it_leaves",
+    "data.mix_prob": "tests/test_training_recipes.py::test_mix_prob_and_mix_switch_prob_choose_what_each_batch_gets",
+    "data.mix_switch_prob":
+        "tests/test_training_recipes.py::test_mix_prob_and_mix_switch_prob_choose_what_each_batch_gets",
+    "data.multi_label":
+        "tests/test_training_recipes.py::test_multi_label_trains_with_bce_and_pos_weight_and_eval_and_predict_follow",
+    "trainer.monitor": "tests/test_training_recipes.py::test_monitor_loss_selects_best_pt_by_the_lowest_val_loss",
+    "trainer.early_stop_patience":
+        "tests/test_training_recipes.py::test_early_stopping_ends_the_run_says_why_and_a_resumed_run_keeps_the_count",
+    "trainer.early_stop_min_delta":
+        "tests/test_training_recipes.py::test_early_stopping_ends_the_run_says_why_and_a_resumed_run_keeps_the_count",
+    "trainer.loggers":
+        "tests/test_trackers.py::test_two_epochs_against_a_real_mlflow_server_are_read_back_through_its_client",
 }

@@ -60,6 +60,9 @@ REFUSED = [
     ("train model.non_local_use_scale=true", "model.non_local_use_scale", "no non-local block"),
     ("train model.style=caffe", "model.style", "basic blocks"),
     ("train optim.nesterov=true optim=adamw", "optim.nesterov", "SGD setting"),
+    ("train data.mix_prob=0.5", "data.mix_prob", "data.cutmix_alpha are 0"),
+    ("train data.cutmix_alpha=1.0 data.mix_switch_prob=0.3", "data.mix_switch_prob", "only data.cutmix_alpha is on"),
+    ("train trainer.early_stop_min_delta=0.01", "trainer.early_stop_min_delta", "early stopping is off"),
     ("train sched.gamma=0.5", "sched.gamma", "multistep setting"),
     ("train sched=multistep sched.milestones=[5,30]", "sched.milestones", "not before the end of training"),
     (f"eval {CKPT} eval.protocol=hara data.frame_interval=1 eval.num_clips=3", "eval.num_clips",
@@ -115,6 +118,9 @@ APPLIES = [
     "train model=r2plus1d_18 model.temporal_first=true model.mid_channels_rule=conv model.conv1_mid_channels=32",
     "train model.conv_type=2plus1d", "train model=ptv/csn_r101 model.bottleneck_mode=ip",
     "train model=ptv/x3d_s model.bottleneck_ratio=2 model.se_ratio=0 model.head_channels=512",
+    "train data.mixup_alpha=0.2 data.mix_prob=0.5",
+    "train data.mixup_alpha=0.2 data.cutmix_alpha=1 data.mix_switch_prob=0.3",
+    "train trainer.early_stop_patience=2 trainer.early_stop_min_delta=0.01",
 ]
 
 

@@ -44,6 +44,8 @@ CUSTOM = {
     "zoo.model": ["no_such_preset"],
     "zoo.architecture": ["{dropout:0.1}"],
     "zoo.refused": ["because"],
+    "trainer.monitor": [],         # choices; its custom rule: map only with, top1 only without, multi-label (below)
+    "trainer.loggers": ["[mlflow,mlflow]", "[tensorboard,tensorboard]"],
 }
 # Combinations a key's custom rule refuses: (command, overrides, the key named).
 COMBINATIONS = [
@@ -62,6 +64,8 @@ COMBINATIONS = [
     ("eval", ["ckpt=x.pt", "eval.protocol=torchvision", "eval.num_crops=3"], "eval.protocol"),
     ("eval", ["ckpt=x.pt", "eval.protocol=ptv", "data.target_fps=30"], "eval.protocol"),
     ("eval", ["ckpt=x.pt", "eval.protocol=hara_2018", "data.frame_interval=2"], "eval.protocol"),
+    ("train", ["trainer.monitor=map"], "trainer.monitor"),
+    ("train", ["data.multi_label=true", "trainer.monitor=top1"], "trainer.monitor"),
 ]
 
 EXEMPT = {

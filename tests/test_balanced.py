@@ -91,11 +91,12 @@ def small_subset(tmp_path: Path, per_class: list) -> list:
 
 def test_class_weights_auto_weigh_the_loss_by_inverse_class_frequency(tmp_path, cache_dir, monkeypatch):
     from action3d.commands._hydra import typed_config
+    from action3d.engine import loss as loss_mod
     from action3d.engine import train as train_mod
 
     seen = []
-    real = train_mod.F.cross_entropy
-    monkeypatch.setattr(train_mod.F, "cross_entropy",
+    real = loss_mod.F.cross_entropy
+    monkeypatch.setattr(loss_mod.F, "cross_entropy",
                         lambda *args, **kwargs: seen.append(kwargs["weight"]) or real(*args, **kwargs))
     overrides = small_subset(tmp_path, [2, 1, 1, 1, 1, 1, 1, 1])        # 9 videos, class 0 twice
     for weights in ("none", "auto"):

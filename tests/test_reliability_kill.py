@@ -22,6 +22,8 @@ from typing import List, Optional
 import pytest
 import torch
 
+from action3d.config import DataConfig
+from action3d.config.option import find_field
 from action3d.engine import faults
 from action3d.errors import Action3dError
 
@@ -78,6 +80,12 @@ KILL_POINTS = {
 }
 
 
+# Randomness beyond crops and flips: mixup and CutMix (drawn per seed, epoch, micro-batch and rank)
+# and, once the data side's RandAugment is in this tree, RandAugment (drawn per seed, epoch and sample).
+AUGMENTED = ["data.mixup_alpha=0.8", "data.cutmix_alpha=1.0",
+             *(["data.randaugment_n=2", "data.randaugment_m=9"] if find_field(DataConfig, "randaugment_n") else [])]
+
+
 @dataclass
 class KillCase:
     run: Path
@@ -121,6 +129,23 @@ def kill_cases(tmp_path_factory, cache_dir) -> dict:
         cases = {name: pool.submit(kill_then_resume, root / f"case{i}", fault, cache_dir, extra)
                  for i, (name, (fault, _, extra)) in enumerate(KILL_POINTS.items())}
         return {name: case.result() for name, case in cases.items()}
+
+
+@pytest.fixture(scope="module")
+def augmented(tmp_path_factory, cache_dir) -> tuple:
+    """(an uninterrupted AUGMENTED run, the same run killed in step 2 of epoch 2 and resumed from
+    the timed last.pt of step 1 of epoch 2), run side by side."""
+    root = tmp_path_factory.mktemp("augmented")
+
+    def uninterrupted() -> Path:
+        (root / "full").mkdir()
+        train([*SMALL, *AUGMENTED, "hydra.run.dir=run"], cwd=root / "full", cache=cache_dir, check=True)
+        return root / "full/run"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        full = pool.submit(uninterrupted)
+        case = pool.submit(kill_then_resume, root / "killed", "train_step:6", cache_dir, [*AUGMENTED, *TIMED])
+        return full.result(), case.result()
 
 
 # ------------------------------------------------------------------ the hook itself
@@ -182,6 +207,17 @@ def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(name, kill_cases
     assert temporaries(case.run) == [], "the resumed run removes what the killed write left behind"
     if extra == TIMED:                        # it resumed from the middle of epoch 1
         assert "(batch 2 of the epoch)" in case.resumed.stdout + case.resumed.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_with_batch_mixing_then_resume_is_bit_identical(augmented):
+    """Resumed in the middle of an epoch, the mixing draws of the remaining micro-batches are those
+    of the uninterrupted run: the same weights bit for bit, the same bookkeeping."""
+    reference, case = augmented
+    assert case.killed.returncode == -signal.SIGKILL, case.killed.stderr[-2000:]
+    assert case.resumed.returncode == 0 and case.had_last, case.resumed.stderr[-3000:]
+    assert "(batch 1 of the epoch)" in case.resumed.stdout + case.resumed.stderr
+    assert_same_checkpoints(case.run, reference)
 
 
 # ------------------------------------------------------------------ full disk

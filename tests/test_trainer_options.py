@@ -16,6 +16,7 @@ import torch
 from action3d.cli import main
 from action3d.commands._hydra import compose_config, typed_config
 from action3d.config import runtime as rules
+from action3d.engine import loss as loss_mod
 from action3d.engine import precision as precision_mod
 from action3d.engine import train as train_mod
 from action3d.engine.train import Trainer
@@ -326,8 +327,8 @@ def test_grad_clip_limits_the_gradient_norm_of_each_step(tmp_path, cache_dir, mo
 
 def test_label_smoothing_reaches_the_loss(tmp_path, cache_dir, monkeypatch):
     seen = []
-    real = train_mod.F.cross_entropy
-    monkeypatch.setattr(train_mod.F, "cross_entropy",
+    real = loss_mod.F.cross_entropy
+    monkeypatch.setattr(loss_mod.F, "cross_entropy",
                         lambda *args, **kwargs: seen.append(kwargs["label_smoothing"]) or real(*args, **kwargs))
     make(tmp_path, "trainer.label_smoothing=0.3", "trainer.max_steps=1").fit()
     assert seen and set(seen) == {0.3}

@@ -3,13 +3,16 @@ sweeper, and the summary table at the end.
 
 - Grid sweeps (`optim.lr=0.1,0.01`, `range(...)`) run under Hydra's basic sweeper; searches
   (`'optim.lr=tag(log, interval(0.001, 0.1))'`) under the Optuna sweeper (`hydra/sweeper=optuna`,
-  the `hydra-optuna-sweeper` package), which maximises the returned best val top-1 unless
-  `hydra.sweeper.direction` is given (`search_defaults`).
+  the `hydra-optuna-sweeper` package). A job returns its best value of `trainer.monitor` (val
+  top-1 by default, mAP under multi-label, or the val loss), which the search maximises (minimises
+  for the loss) unless `hydra.sweeper.direction` is given (`search_defaults`); a job that stops
+  early (`trainer.early_stop_patience`) returns its best value all the same.
 - `sweep_jobs` lists the jobs `action3d.cli.prevalidate` composes and checks before anything
   runs: every combination of a grid; for a search every key with its bounds (a search draws its
   values later, so a bad key or an unparsable search space is found before the first trial).
 - A job that fails (a diverged loss, a bad trial value) is recorded (`failed_job`) and returns
-  `FAILED_VALUE`, which ranks it last; the sweep goes on.
+  the value that ranks it last (`FAILED_VALUE` when maximising, +inf when minimising); the sweep
+  goes on.
 - Each job writes `summary.json` into its own directory; the `SweepSummary` Hydra callback
   (registered in conf/train.yaml) collects them, prints the table with the best job marked and
   writes `sweep_summary.md` and `sweep_summary.csv` into the sweep directory.
@@ -33,10 +36,13 @@ from omegaconf import DictConfig
 from action3d.errors import Action3dError
 from action3d.files import atomic_write
 
-# What a failed or diverged job returns: below any top-1 (0..1), so a maximising search ranks it last.
+# What a failed or diverged job returns: below any top-1 or mAP (0..1), so a maximising search ranks
+# it last; a minimising one (trainer.monitor=loss) gets +inf.
 FAILED_VALUE = -1.0
 SEARCH_SWEEPERS = {"optuna": "hydra_plugins.hydra_optuna_sweeper"}
-CSV_FIELDS = ["job", "overrides", "best_top1", "best_epoch", "status", "best", "checkpoint", "error"]
+CSV_FIELDS = ["job", "overrides", "best_top1", "best_epoch", "status", "best", "checkpoint", "error", "monitor",
+              "best_value"]
+MONITOR_LABELS = {"top1": "top-1 (%)", "map": "mAP (%)", "loss": "loss"}
 
 
 # ---------------------------------------------------------------------------------- before the sweep
@@ -49,16 +55,24 @@ def chosen_sweeper(overrides: Sequence[Any]) -> str | None:
     return None
 
 
-def search_defaults(command: str, overrides: Sequence[str]) -> list[str]:
-    """Overrides a search gets unless given: the Optuna sweeper maximises the returned top-1 (the
-    plugin's own default is to minimise) and asks for one trial at a time (the plugin asks for 2,
-    which the default launcher runs one after the other anyway: the second is then chosen without
-    the first's result, and a grid sampler may hand both the same point)."""
+def search_defaults(command: str, overrides: Sequence[str], cfgs: Sequence[Any] = ()) -> list[str]:
+    """Overrides a search gets unless given: the Optuna sweeper maximises the returned top-1 or
+    mAP, minimises the loss (`trainer.monitor` of the composed jobs `cfgs`; the plugin's own
+    default is to minimise) and asks for one trial at a time (the plugin asks for 2, which the
+    default launcher runs one after the other anyway: the second is then chosen without the
+    first's result, and a grid sampler may hand both the same point)."""
     keys = {o.lstrip("+~").split("=", 1)[0]: o.split("=", 1)[-1].strip() for o in overrides}
     if command != "train" or keys.get("hydra/sweeper") != "optuna":
         return []
-    defaults = {"hydra.sweeper.direction": "maximize", "hydra.sweeper.n_jobs": "1"}
+    defaults = {"hydra.sweeper.direction": direction(cfgs[0]) if cfgs else "maximize", "hydra.sweeper.n_jobs": "1"}
     return [f"{key}={value}" for key, value in defaults.items() if key not in keys]
+
+
+def direction(cfg: Any) -> str:
+    """How a search treats a job's returned value: minimize for trainer.monitor=loss, else maximize."""
+    from action3d.config.train import monitored
+
+    return "minimize" if monitored(cfg.trainer, cfg.data.multi_label) == "loss" else "maximize"
 
 
 def sweep_jobs(command: str, overrides: Sequence[Any]) -> list[list[str]]:
@@ -159,9 +173,27 @@ def in_sweep() -> bool:
 
 
 def objective(summary: dict[str, Any]) -> float:
-    """What a train job returns to the sweeper: its best val top-1, `FAILED_VALUE` without one."""
-    best = summary.get("best_top1")
-    return FAILED_VALUE if best is None else float(best)
+    """What a train job returns to the sweeper: its best value of trainer.monitor (summary.json's
+    `best_value`; `best_top1` in a summary from before trainer.monitor), else the value that
+    ranks it last."""
+    best = summary.get("best_value", summary.get("best_top1"))
+    return failed_value(summary.get("monitor", "top1")) if best is None else float(best)
+
+
+def failed_value(monitor: str | None = None) -> float:
+    """The value that ranks a job last: `FAILED_VALUE` for a maximised metric, +inf for the loss.
+    Without `monitor`, the running search's direction decides (Hydra's sweeper config)."""
+    if monitor is None:
+        monitor = "loss" if _sweep_direction() == "minimize" else "top1"
+    return float("inf") if monitor == "loss" else FAILED_VALUE
+
+
+def _sweep_direction() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "maximize"
+    return str(HydraConfig.get().sweeper.get("direction", "maximize")).lower()
 
 
 def failed_job(message: str) -> float:
@@ -169,19 +201,21 @@ def failed_job(message: str) -> float:
     that ranks it last. An unexpected exception's traceback goes into summary.json too."""
     from action3d.commands._hydra import run_dir, task_overrides
 
-    summary = {"status": "failed", "error": message, "best_top1": None, "best_epoch": None,
-               "overrides": task_overrides(), "objective": FAILED_VALUE}
+    value = failed_value()
+    summary = {"status": "failed", "error": message, "best_top1": None, "best_value": None, "best_epoch": None,
+               "overrides": task_overrides(), "objective": value}
     if sys.exc_info()[0] is not None and not isinstance(sys.exc_info()[1], Action3dError):
         summary["traceback"] = traceback.format_exc()
     atomic_write(run_dir() / "summary.json", json.dumps(summary, indent=2))
-    return FAILED_VALUE
+    return value
 
 
 # ---------------------------------------------------------------------------------- after the sweep
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job; `overrides` keeps only those that differ between jobs (the swept ones);
-    `best` marks the job with the highest best val top-1."""
+    `best` marks the job with the best value of trainer.monitor (the highest top-1 or mAP, the
+    lowest loss)."""
     summaries = [(path.parent.name, json.loads(path.read_text())) for path in
                  sorted(sweep_dir.glob("*/summary.json"), key=lambda p: _job_number(p.parent.name))]
     common = set.intersection(*(set(s.get("overrides", [])) for _, s in summaries)) if len(summaries) > 1 else set()
@@ -191,11 +225,19 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         rows.append({"job": job, "overrides": " ".join(swept),
                      "best_top1": summary.get("best_top1"), "best_epoch": summary.get("best_epoch"),
                      "status": summary.get("status"), "best": False, "checkpoint": summary.get("checkpoint"),
-                     "error": summary.get("error")})
-    scored = [r for r in rows if r["best_top1"] is not None]
+                     "error": summary.get("error"), "monitor": summary.get("monitor", "top1"),
+                     "best_value": summary.get("best_value", summary.get("best_top1"))})
+    scored = [r for r in rows if r["best_value"] is not None]
     if scored:
-        max(scored, key=lambda r: r["best_top1"])["best"] = True  # the first of equals (lowest job number)
+        min(scored, key=_rank_key)["best"] = True  # the first of equals (lowest job number)
     return rows
+
+
+def _rank_key(row: dict[str, Any]) -> float:
+    """Better rows sort first; a row without a value last."""
+    if row["best_value"] is None:
+        return float("inf")
+    return row["best_value"] if row["monitor"] == "loss" else -row["best_value"]
 
 
 def _job_number(name: str) -> int:
@@ -205,6 +247,13 @@ def _job_number(name: str) -> int:
 
 def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _shown(row: dict[str, Any]) -> str:
+    """A row's monitored value as the table shows it: a percentage, or the loss."""
+    if row["monitor"] == "loss":
+        return "n/a" if row["best_value"] is None else f"{row['best_value']:.4f}"
+    return _pct(row["best_value"])
 
 
 def _short_floats(overrides: str) -> str:
@@ -220,11 +269,12 @@ def _status(row: dict[str, Any]) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| job | overrides | best val top-1 (%) | best epoch | status | best |", "|---|---|---|---|---|---|"]
-    ranked = sorted(rows, key=lambda r: -1 if r["best_top1"] is None else r["best_top1"], reverse=True)
-    for r in ranked:
+    monitor = next((r["monitor"] for r in rows if r["best_value"] is not None), "top1")
+    lines = [f"| job | overrides | best val {MONITOR_LABELS.get(monitor, monitor)} | best epoch | status | best |",
+             "|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=_rank_key):
         epoch = "" if r["best_epoch"] is None else r["best_epoch"]
-        lines.append(f"| {r['job']} | `{_short_floats(r['overrides'])}` | {_pct(r['best_top1'])} | {epoch} | "
+        lines.append(f"| {r['job']} | `{_short_floats(r['overrides'])}` | {_shown(r)} | {epoch} | "
                      f"{_status(r)} | {'<- best' if r['best'] else ''} |")
     return "\n".join(lines) + "\n"
 
@@ -252,8 +302,10 @@ class SweepSummary(Callback):
         print(markdown_table(rows), flush=True)
         best = next((r for r in rows if r["best"]), None)
         if best is not None:
+            label = MONITOR_LABELS.get(best["monitor"], best["monitor"]).replace(" (%)", "")
+            unit = "" if best["monitor"] == "loss" else "%"
             print(f"best: job {best['job']} ({_short_floats(best['overrides']) or 'no swept overrides'}): "
-                  f"val top-1 {_pct(best['best_top1'])}%, checkpoint {best['checkpoint']}", flush=True)
+                  f"val {label} {_shown(best)}{unit}, checkpoint {best['checkpoint']}", flush=True)
         elif rows:  # nothing to show for the whole sweep: a script must not take it for a result
             print(f"action3d train: error: none of the {len(rows)} jobs of the sweep produced a validation "
                   "metric (see the table)", file=sys.stderr, flush=True)

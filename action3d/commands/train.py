@@ -11,7 +11,8 @@ from action3d.config import TrainConfig
 
 
 def run(cfg: TrainConfig) -> float:
-    """Train; returns the best val top-1 (what a sweeper optimises; `_sweep.FAILED_VALUE` without one)."""
+    """Train; returns the best value of trainer.monitor (what a sweeper optimises; without one, the
+    value that ranks the job last)."""
     cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
     from action3d.engine import distributed as dist_utils
     from action3d.engine.signals import StopRequest
@@ -28,7 +29,16 @@ def run(cfg: TrainConfig) -> float:
         stop.uninstall()
         dist_utils.cleanup()
     if env.is_main:
-        top1 = "n/a" if summary["best_top1"] is None else f"{100 * summary['best_top1']:.2f}%"
-        print(f"action3d train {summary['status']}: best val top-1 {top1} (epoch {summary['best_epoch']}), "
-              f"checkpoint {summary['checkpoint']}", flush=True)
+        print(f"action3d train {summary['status']}: best val {_best(summary)} (epoch {summary['best_epoch']}), "
+              f"checkpoint {summary['checkpoint']}"
+              + (f"; {summary.get('stop_reason')}" if summary["status"] == "early_stopped" else ""), flush=True)
     return objective(summary)
+
+
+def _best(summary) -> str:
+    """`top-1 61.25%`, `mAP 43.10%`, `loss 0.8123` (n/a without validation)."""
+    value, monitor = summary.get("best_value", summary.get("best_top1")), summary.get("monitor", "top1")
+    label = {"top1": "top-1", "map": "mAP"}.get(monitor, monitor)
+    if value is None:
+        return f"{label} n/a"
+    return f"{label} {value:.4f}" if monitor == "loss" else f"{label} {100 * value:.2f}%"

@@ -79,6 +79,26 @@ def _with_workers(ctx: Context) -> Optional[str]:
 _RANDOM_RESIZED = only_when("train_crop", "random_resized", reason="it sets random_resized crops")
 
 
+def _mixing_on(ctx: Context) -> Optional[str]:
+    if ctx.section.mixup_alpha > 0 or ctx.section.cutmix_alpha > 0:
+        return None
+    return "it sets batch mixing and data.mixup_alpha and data.cutmix_alpha are 0 (off)"
+
+
+def _both_mixes_on(ctx: Context) -> Optional[str]:
+    on = [key for key in ("mixup_alpha", "cutmix_alpha") if getattr(ctx.section, key) > 0]
+    if len(on) == 2:
+        return None
+    what = f"only data.{on[0]} is on" if on else "data.mixup_alpha and data.cutmix_alpha are 0 (off)"
+    return f"it chooses between mixup and CutMix and {what}"
+
+
+def _multi_label(value: Any, ctx: Context) -> None:
+    if value and ctx.command == "train" and ctx.section.sampler == "balanced":
+        fail("data.sampler", "balanced", "class-balanced draws need one class per video and data.multi_label=true "
+                                         "gives several: use data.sampler=random")
+
+
 @dataclass
 class DataConfig:
     name: str = option("synthetic", commands=DATASET,
@@ -105,6 +125,11 @@ class DataConfig:
                                               "unset: classes.txt beside the training list, else 0..K-1 (list files), "
                                               "the sorted class folders of the training split (folder) or the training "
                                               "CSV's sorted labels (kinetics)")
+    multi_label: bool = option(False, check=_multi_label, commands=DATASET,
+                               help="several labels per video: list lines `path label label ...` (mmaction2's "
+                                    "multi-class lists; rawframes: `VIDEO total_frames label label ...`), the dataset "
+                                    "gives multi-hot float32 vectors (K,), an unreadable video in evaluation a vector "
+                                    "of -1; not with data.sampler=balanced")
     annotation_dir: Optional[str] = option(None, commands=DATASET,
                                            help="the folder of the official split files: UCF101's classInd.txt, "
                                                 "trainlist0N.txt and testlist0N.txt; HMDB51's CLASS_test_splitN.txt")
@@ -217,6 +242,24 @@ class DataConfig:
                                         "process tries fail to decode (training also stops after 20 failures in a "
                                         "row); other unreadable files are skipped: replaced by another sample in "
                                         "training, counted apart in evaluation")
+    # batch mixing on the training device (issue 21, training side)
+    mixup_alpha: float = option(0.0, low=0.0, commands=TRAINING,
+                                help="mixup (Zhang et al.): each training batch on the device becomes lam x batch + "
+                                     "(1 - lam) x the batch in reverse order, targets likewise, lam ~ Beta(alpha, "
+                                     "alpha) once per batch (0: off; timm and PySlowFast use 0.8). Partners come from "
+                                     "the same process's batch: a run keeps exact resume but no longer equals one "
+                                     "process with the global batch")
+    cutmix_alpha: float = option(0.0, low=0.0, commands=TRAINING,
+                                 help="CutMix (Yun et al.): a box of each clip, the same box on every frame, is "
+                                      "replaced by the reversed batch's; the box's share 1 - lam, lam ~ Beta(alpha, "
+                                      "alpha), and the targets mix by the box's actual area (0: off; timm and "
+                                      "PySlowFast use 1.0)")
+    mix_prob: float = option(1.0, low=0.0, high=1.0, applies=_mixing_on, commands=TRAINING,
+                             help="the share of training batches that are mixed (mixup or CutMix); the others keep "
+                                  "their clips and (smoothed) targets")
+    mix_switch_prob: float = option(0.5, low=0.0, high=1.0, applies=_both_mixes_on, commands=TRAINING,
+                                    help="with both data.mixup_alpha and data.cutmix_alpha > 0: the chance that a "
+                                         "mixed batch takes CutMix rather than mixup (timm's switch_prob)")
     synthetic: SyntheticConfig = section(SyntheticConfig, commands=(*DATASET, "data synth"),
                                          help="the built-in synthetic set's generator: the set is generated on first "
                                               "use (into data.root, else $ACTION3D_CACHE or ~/.cache/action3d), or by "

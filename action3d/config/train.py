@@ -1,6 +1,7 @@
 """Typed schemas of the `optim`, `sched`, `trainer` and `eval` sections, each field with its rules."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from typing import List, Optional
@@ -106,6 +107,43 @@ def _not_with_balanced_sampler(value: str, ctx: Context) -> None:
                              "too would make a rare class count the imbalance ratio times more; use one")
 
 
+MONITORS = ("top1", "map", "loss")
+LOGGERS = ("tensorboard", "mlflow", "wandb")
+TRACKER_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}  # the package each non-default logger imports
+
+
+def monitored(trainer: TrainerConfig, multi_label: bool) -> str:
+    """trainer.monitor as it takes effect: unset means top1, or map under data.multi_label."""
+    return trainer.monitor or ("map" if multi_label else "top1")
+
+
+def _monitor_fits_the_labels(value: str, ctx: Context) -> None:
+    multi_label = ctx.root.data.multi_label
+    if value == "map" and not multi_label:
+        fail(ctx.key, value, "mAP is the multi-label metric and data.multi_label=false: use top1 or loss")
+    if value == "top1" and multi_label:
+        fail(ctx.key, value, "top-1 needs one label per video and data.multi_label=true: use map or loss")
+
+
+def _early_stopping_on(ctx: Context) -> Optional[str]:
+    return None if ctx.section.early_stop_patience > 0 else "early stopping is off (trainer.early_stop_patience=0)"
+
+
+def _each_once(value: List[str], ctx: Context) -> None:
+    repeated = sorted({name for name in value if list(value).count(name) > 1})
+    if repeated:
+        fail(ctx.key, value, f"{repeated[0]} is listed twice")
+
+
+def _trackers_installed(value: List[str], ctx: Context) -> None:
+    """Whether each tracker's package is installed here (a checkpoint trained with one runs anywhere)."""
+    for name in value:
+        package = TRACKER_PACKAGES.get(name)
+        if package and importlib.util.find_spec(package) is None:
+            fail(ctx.key, value, f"{name} needs the {package} package: pip install 'action3d[trackers]' "
+                                 "(make install installs it)")
+
+
 @dataclass
 class TrainerConfig:
     max_epochs: int = option(12, low=1, integer=True, help="epochs to train")
@@ -124,7 +162,7 @@ class TrainerConfig:
                             help="validate (after precise BN) every this many epochs, and after the last")
     ckpt_every: int = option(0, low=0, integer=True,
                              help="also keep epoch_N.pt every this many epochs (0: off); last.pt is written after "
-                                  "every epoch, best.pt when the validation top-1 improves (without validation: every "
+                                  "every epoch, best.pt when trainer.monitor improves (without validation: every "
                                   "epoch)")
     ckpt_every_minutes: float = option(30.0, low=0.0,
                                        help="also write last.pt this often in the middle of an epoch, at an "
@@ -150,11 +188,14 @@ class TrainerConfig:
     accum_steps: int = option(1, low=1, integer=True,
                               help="micro-batches per optimiser step (gradient accumulation); an epoch runs whole "
                                    "groups only: leftover micro-batches are skipped, never carried into the next epoch")
-    label_smoothing: float = option(0.0, low=0.0, high=1.0, high_open=True, help="cross-entropy label smoothing")
+    label_smoothing: float = option(0.0, low=0.0, high=1.0, high_open=True,
+                                    help="label smoothing eps: targets y (1 - eps) + eps / K for the softmax, y (1 - "
+                                         "eps) + eps / 2 per class under data.multi_label (after mixup/CutMix)")
     class_weights: str = option("none", choices=("none", "auto"), check=_not_with_balanced_sampler,
                                 help="auto: the cross-entropy weighs each class by its inverse frequency among the "
-                                     "training labels, N / (K x count); not with data.sampler=balanced, which already "
-                                     "draws every class equally often")
+                                     "training labels, N / (K x count); under data.multi_label each class's positives "
+                                     "weigh its negatives / positives (BCEWithLogitsLoss's pos_weight); not with "
+                                     "data.sampler=balanced, which already draws every class equally often")
     log_every: int = option(10, low=1, integer=True,
                             help="optimiser steps between logged points; the loss (and whether it is finite) is read "
                                  "from the device only then, so a non-finite loss stops the run within this many "
@@ -165,6 +206,26 @@ class TrainerConfig:
                                    help="warn at the end of an epoch when the steps waited for data more than this "
                                         "share of the time (the warning suggests more data.num_workers or `action3d "
                                         "data prepare`)")
+    monitor: Optional[str] = option(None, choices=MONITORS, check=_monitor_fits_the_labels,
+                                    help="what selects best.pt and what early stopping watches: top1 (val top-1), "
+                                         "map (val mAP, multi-label) or loss (val loss; lower is better); unset: "
+                                         "top1, or map with data.multi_label=true")
+    early_stop_patience: int = option(0, low=0, integer=True,
+                                      help="stop after this many validations in a row without an improvement of "
+                                           "trainer.monitor by more than trainer.early_stop_min_delta (0: off); "
+                                           "summary.json and the last log line say why the run ended, and a "
+                                           "resumed run keeps the count")
+    early_stop_min_delta: float = option(0.0, low=0.0, applies=_early_stopping_on,
+                                         help="the least change of trainer.monitor that counts as an improvement "
+                                              "for early stopping (best.pt still follows every improvement)")
+    loggers: List[str] = option(factory=lambda: ["tensorboard"], items=Rule(choices=LOGGERS), check=_each_once,
+                                preflight=_trackers_installed,
+                                help="where the run's metrics go besides metrics.jsonl (rank 0 only): tensorboard "
+                                     "(tb/), mlflow (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME; the composed "
+                                     "config as params, metrics, best.pt and summary.json as artifacts), wandb "
+                                     "(the WANDB_* variables, WANDB_MODE=offline works); mlflow and wandb need "
+                                     "`pip install 'action3d[trackers]'`. A tracker unreachable at the start stops "
+                                     "the run before training; one failing later is warned about once and dropped")
 
 
 @dataclass

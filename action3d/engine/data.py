@@ -146,11 +146,12 @@ def device_batch(batch, data_cfg: DictConfig, device: torch.device, *, channels_
 
 def training_batch(batch, data_cfg: DictConfig, device: torch.device, *, channels_last: bool
                    ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """A training batch on `device`: normalised clips (N*K, C, T, H, W) and their labels. The K
-    clips of a video (data.num_clips) are K samples with the video's label."""
+    """A training batch on `device`: normalised clips (N*K, C, T, H, W) and their labels (N*K,),
+    or (N*K, num_classes) multi-hot rows under data.multi_label. The K clips of a video
+    (data.num_clips) are K samples with the video's label."""
     clips, labels = device_batch(batch, data_cfg, device, channels_last=False)
     if clips.dim() == 6:                                                        # (N, K, C, T, H, W)
-        clips, labels = clips.flatten(0, 1), labels.repeat_interleave(clips.shape[1])
+        clips, labels = clips.flatten(0, 1), labels.repeat_interleave(clips.shape[1], dim=0)
     if channels_last:
         clips = clips.contiguous(memory_format=torch.channels_last_3d)
     return clips, labels

@@ -51,11 +51,12 @@ def trained_model(state: Dict[str, Any], config: TrainConfig, *, path: str, devi
 
 
 def score_views(model: nn.Module, x: torch.Tensor, average: str, *,
-                channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                channels_last: bool = True, multi_label: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """x: (N, C, T, H, W) or (N, V, C, T, H, W) float -> (video scores (N, K), view logits (N, V, K)).
 
-    average='prob' averages the softmax of the views (the video scores are probabilities);
-    'score' averages the logits. channels_last: run the views in channels_last_3d layout.
+    average='prob' averages the softmax of the views (the video scores are probabilities), or
+    under `multi_label` each class's sigmoid (independent probabilities); 'score' averages the
+    logits. channels_last: run the views in channels_last_3d layout.
     """
     if x.dim() == 5:
         x = x.unsqueeze(1)
@@ -65,5 +66,6 @@ def score_views(model: nn.Module, x: torch.Tensor, average: str, *,
     views = views.contiguous(memory_format=layout)
     logits = model(views).float().view(n, v, -1)                          # (N, V, K)
     if average == "prob":
-        return logits.softmax(dim=-1).mean(dim=1), logits
+        probs = logits.sigmoid() if multi_label else logits.softmax(dim=-1)
+        return probs.mean(dim=1), logits
     return logits.mean(dim=1), logits

@@ -4,11 +4,16 @@
   rank by class index (lower first, a stable descending sort), so a result never depends on
   the sort algorithm of the hardware it ran on.
 - mean class accuracy: mean over the classes that occur in the ground truth of per-class recall.
+- mAP (multi-label): the mean, over the classes with at least one positive, of each class's
+  non-interpolated average precision: the precision at each positive's rank, averaged over the
+  positives; videos with equal scores form one threshold (scikit-learn's `average_precision_score`,
+  which PySlowFast's Charades mAP uses). A constant scorer's AP is the class's positive rate.
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from action3d.errors import Action3dError
@@ -55,3 +60,29 @@ def confusion_mean_class_accuracy(confusion: torch.Tensor) -> float:
     recall = per_class_accuracy(confusion)
     present = ~recall.isnan()
     return recall[present].mean().item() if present.any() else float("nan")
+
+
+def average_precision(scores: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(AP per class (K,), NaN without positives; positives per class (K,)) of scores (N, K)
+    against multi-hot targets (N, K)."""
+    scores_np = scores.double().cpu().numpy()
+    positive = targets.cpu().numpy() > 0.5
+    counts = positive.sum(axis=0)
+    ap = np.full(scores_np.shape[1], np.nan)
+    for k in np.flatnonzero(counts):
+        order = np.argsort(-scores_np[:, k], kind="stable")
+        ranked, hits = scores_np[order, k], positive[order, k]
+        true_positives = np.cumsum(hits)
+        precision = true_positives / np.arange(1, len(hits) + 1)
+        # the last video of each run of equal scores closes a threshold
+        ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
+        recall_gain = np.diff(np.concatenate([[0], true_positives[ends]])) / counts[k]
+        ap[k] = float(np.sum(recall_gain * precision[ends]))
+    return torch.from_numpy(ap), torch.from_numpy(counts.astype(np.int64))
+
+
+def mean_average_precision(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """mAP over the classes with at least one positive (NaN when none has one)."""
+    ap, _ = average_precision(scores, targets)
+    present = ~ap.isnan()
+    return ap[present].mean().item() if present.any() else float("nan")

@@ -47,7 +47,9 @@ def predict(trained: TrainedModel, videos: Sequence[str], *, data_cfg: DataConfi
     or `{"video", "error"}` for a file that cannot be read.
 
     data_cfg: sampling, crop and normalisation (default: the checkpoint's data config). With
-    average="score" the views' logits are averaged and `prob` is their softmax.
+    average="score" the views' logits are averaged and `prob` is their softmax. A model trained
+    with data.multi_label gives independent probabilities, a sigmoid per class (they need not
+    sum to 1; the top k are the k most probable labels).
     """
     data_cfg = trained.config.data if data_cfg is None else data_cfg
     dataset = build_dataset(data_cfg, "val", train=False, num_clips=num_clips, num_crops=num_crops,
@@ -70,12 +72,16 @@ def predict(trained: TrainedModel, videos: Sequence[str], *, data_cfg: DataConfi
 
 def _video_probs(trained: TrainedModel, views: torch.Tensor, *, data_cfg: DataConfig, average: str,
                  precision: str) -> torch.Tensor:
-    """Class probabilities (K,) of one video (or window) from its uint8 views (1, [V,] C, T, H, W)."""
+    """Class probabilities (K,) of one video (or window) from its uint8 views (1, [V,] C, T, H, W):
+    a softmax, or under the checkpoint's data.multi_label a sigmoid per class."""
     device = next(trained.model.parameters()).device
+    multi_label = trained.config.data.multi_label
     x, _ = device_batch((views, torch.zeros(1, dtype=torch.long)), data_cfg, device, channels_last=False)
     with autocast(precision, device):
-        scores, _ = score_views(trained.model, x, average)                       # (1, K)
-    return scores[0].float() if average == "prob" else scores[0].float().softmax(dim=-1)
+        scores, _ = score_views(trained.model, x, average, multi_label=multi_label)   # (1, K)
+    if average == "prob":
+        return scores[0].float()
+    return scores[0].float().sigmoid() if multi_label else scores[0].float().softmax(dim=-1)
 
 
 @torch.no_grad()

@@ -1,7 +1,9 @@
 """Evaluation metrics from per-video rows, and the files of an eval directory.
 
 Files: report.json (metrics and run facts), per_class.csv, confusion.png, and a printed table;
-with eval.dump, the per-video scores as an .npz (`write_dump`).
+with eval.dump, the per-video scores as an .npz (`write_dump`). Under multi-label
+(`report["multi_label"]`): mAP and each class's AP with its count of positives (per_class.csv), no
+confusion matrix.
 """
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 import torch
 
-from action3d.engine.metrics import confusion_matrix, confusion_mean_class_accuracy, per_class_accuracy, topk_correct
+from action3d.engine.metrics import (
+    average_precision,
+    confusion_matrix,
+    confusion_mean_class_accuracy,
+    per_class_accuracy,
+    topk_correct,
+)
 from action3d.files import atomic_write
 
 
@@ -44,6 +52,28 @@ def compute_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str
     }
 
 
+def compute_multilabel_metrics(rows: List[Dict[str, Any]], *, num_classes: int) -> Dict[str, Any]:
+    """mAP over the classes with at least one positive, each class's AP (None without positives)
+    and its count of positives; rows' labels are multi-hot lists (-1: unreadable)."""
+    good = [r for r in rows if isinstance(r["label"], list)]
+    if not good:
+        return {"map": None, "per_class_ap": [], "per_class_positives": [0] * num_classes}
+    ap, positives = average_precision(torch.stack([r["scores"] for r in good]),
+                                      torch.tensor([r["label"] for r in good]))
+    present = ~ap.isnan()
+    return {"map": ap[present].mean().item() if present.any() else None,
+            "per_class_ap": [None if math.isnan(v) else v for v in ap.tolist()],
+            "per_class_positives": positives.tolist()}
+
+
+def label_array(rows: List[Dict[str, Any]]) -> np.ndarray:
+    """The scored rows' labels for eval.dump: (N,) class indices, or (N, K) multi-hot under multi-label."""
+    labels = [r["label"] for r in rows if isinstance(r["label"], list) or r["label"] >= 0]
+    if labels and isinstance(labels[0], list):
+        return np.asarray(labels, dtype=np.int64).reshape(len(labels), -1)
+    return np.asarray(labels, dtype=np.int64)
+
+
 def summary_table(report: Dict[str, Any]) -> str:
     """The lines `action3d eval` prints: views, top-1/top-5, clip top-1, mean class accuracy,
     then the unreadable videos."""
@@ -58,11 +88,17 @@ def summary_table(report: Dict[str, Any]) -> str:
         f"videos              {report['num_videos']} scored, {report['num_failed']} unreadable (excluded)",
         f"views per video     {views['num_clips']} clips x {views['num_crops']} crops, average={views['average']}"
         + (f", eval.protocol={report['protocol']}" if report.get("protocol", "action3d") != "action3d" else ""),
-        f"video top-1         {pct(m['top1'])}",
-        f"video top-{m.get('top5_k', 5):<2}        {pct(m['top5'])}",
-        f"clip top-1          {pct(m['clip_top1'])}",
-        f"mean class accuracy {pct(m['mean_class_accuracy'])}",
     ]
+    if report.get("multi_label"):
+        scored = sum(ap is not None for ap in m["per_class_ap"])
+        lines.append(f"mAP                 {pct(m['map'])} (over the {scored} classes with positives)")
+    else:
+        lines += [
+            f"video top-1         {pct(m['top1'])}",
+            f"video top-{m.get('top5_k', 5):<2}        {pct(m['top5'])}",
+            f"clip top-1          {pct(m['clip_top1'])}",
+            f"mean class accuracy {pct(m['mean_class_accuracy'])}",
+        ]
     if report.get("throughput_videos_per_s"):
         lines.append(f"throughput          {report['throughput_videos_per_s']:.1f} videos/s")
     if report["failed_videos"]:
@@ -95,6 +131,9 @@ def write_report(report: Dict[str, Any], classes: List[str], out_dir: Path) -> P
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / "report.json", json.dumps({**report, "classes": classes}, indent=2))
     m = report["metrics"]
+    if report.get("multi_label"):
+        _write_ap_table(m, classes, out_dir / "per_class.csv")
+        return out_dir / "report.json"
     with open(out_dir / "per_class.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["class_index", "class_name", "videos", "accuracy"])
@@ -105,6 +144,16 @@ def write_report(report: Dict[str, Any], classes: List[str], out_dir: Path) -> P
     if m["confusion"]:
         plot_confusion(torch.tensor(m["confusion"]), classes, out_dir / "confusion.png")
     return out_dir / "report.json"
+
+
+def _write_ap_table(m: Dict[str, Any], classes: List[str], path: Path) -> None:
+    """per_class.csv under multi-label: each class's positives and AP (empty without positives)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["class_index", "class_name", "positives", "ap"])
+        for i, name in enumerate(classes):
+            ap = m["per_class_ap"][i] if m["per_class_ap"] else None
+            writer.writerow([i, name, m["per_class_positives"][i], "" if ap is None else f"{ap:.6f}"])
 
 
 def plot_confusion(confusion: torch.Tensor, classes: List[str], path: Path) -> None:

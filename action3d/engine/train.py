@@ -1,16 +1,16 @@
 """The Trainer: the training loop, readable top to bottom.
 
-setup (seed, precision) -> data -> model -> optimiser/schedule -> resume ->
-for each epoch: micro-batches (normalise on device, autocast, backward; an optimiser step every
-`accum_steps`) -> [timed last.pt] -> precise BN + validation when due -> checkpoints
-(best.pt, epoch_N.pt, last.pt) -> summary.json.
+setup (seed, precision) -> data -> loss -> model -> optimiser/schedule -> resume -> trackers ->
+for each epoch: micro-batches (normalise on device, [mixup/CutMix], autocast, backward; an
+optimiser step every `accum_steps`) -> [timed last.pt] -> precise BN + validation when due ->
+checkpoints (best.pt by trainer.monitor, epoch_N.pt, last.pt) -> [early stop] -> summary.json.
 
 A library class: it gets the run directory and the seed as arguments (the command passes
 `cfg.trainer.seed`; nothing here reads it), raises `Action3dError` and never exits. Single
 process and torchrun run the same code; only rank 0 writes files and draws progress.
 
     trainer = Trainer(cfg, run_dir=Path("runs/a"), seed=0)
-    summary = trainer.fit()        # {"status": "finished", "best_top1": 0.9, ...}
+    summary = trainer.fit()        # {"status": "finished", "monitor": "top1", "best_value": 0.9, ...}
 """
 from __future__ import annotations
 
@@ -23,30 +23,36 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from action3d.config import ModelConfig, TrainConfig
 from action3d.config import runtime as rules
+from action3d.config.train import monitored
 from action3d.config.validation import check_values
 from action3d.engine import distributed as dist_utils
 from action3d.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from action3d.engine.control import ControlFlags, LossMeter
 from action3d.engine.data import build_train_val, train_loader, training_batch
 from action3d.engine.faults import maybe_fault
-from action3d.engine.monitor import RunLog, StepTimer, data_wait_advice, run_hparams
+from action3d.engine.loss import Criterion, label_matrix, positive_weights, sample_labels
+from action3d.engine.mixup import BatchMixer
+from action3d.engine.monitor import Monitor, RunLog, StepTimer, data_wait_advice, run_hparams
 from action3d.engine.optim import build_optimizer, build_scheduler
 from action3d.engine.precise_bn import has_batch_norm, recompute_bn_stats
 from action3d.engine.precision import autocast, grad_scaler, precision_warning, resolve_precision
 from action3d.engine.sampler import inverse_frequency_weights
 from action3d.engine.signals import StopRequest
+from action3d.engine.trackers import MlflowTracker, TensorBoardTracker, WandbTracker
 from action3d.engine.validate import validate
 from action3d.errors import Action3dError
 from action3d.files import atomic_write
 from action3d.models import build_model
 
 log = logging.getLogger("action3d")
+
+# trainer.loggers: each choice's tracker (action3d.engine.trackers)
+TRACKERS = {"tensorboard": TensorBoardTracker, "mlflow": MlflowTracker, "wandb": WandbTracker}
 
 
 class Trainer:
@@ -86,10 +92,13 @@ class Trainer:
                                 f"batches of an epoch (data.batch_size={self.data_cfg.batch_size}, "
                                 f"{len(self.train_set)} training videos); lower it")
         self.batches_per_epoch = self.steps_per_epoch * cfg.trainer.accum_steps
-        # trainer.class_weights=auto: the loss weighs each class by its inverse training frequency
-        self.class_weight = (inverse_frequency_weights([label for _, label in self.train_set.samples],
-                                                       len(self.classes)).to(self.device)
-                             if cfg.trainer.class_weights == "auto" else None)
+        multi_label = self.data_cfg.multi_label
+        self.criterion = Criterion(multi_label=multi_label, label_smoothing=cfg.trainer.label_smoothing,
+                                   weight=self._class_weights())
+        self.mixer = BatchMixer.from_config(self.data_cfg, num_classes=len(self.classes), seed=seed,
+                                            rank=self.env.rank)                 # None: no mixing
+        self.monitor = Monitor(monitored(cfg.trainer, multi_label), patience=cfg.trainer.early_stop_patience,
+                               min_delta=cfg.trainer.early_stop_min_delta)
 
         self.model_cfg = self._model_config()
         self.model = self._build_model()
@@ -103,12 +112,11 @@ class Trainer:
         torch.manual_seed(seed + self.env.rank)
 
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
-        self.best_top1, self.best_epoch = -1.0, -1
+        self.resumed = False
         self.failed_files: set = set()       # unreadable training videos (summary.json)
         self.failed_val_files: set = set()
         self.losses = LossMeter(self.device)
         self.flags = ControlFlags(every_minutes=cfg.trainer.ckpt_every_minutes, group=self.env.control_group)
-        self.log = RunLog(self.run_dir, enabled=self.env.is_main)
         if self.env.is_main:
             log.info("data: %s (data.format=%s), %d training videos, %s validation videos, %d classes",
                      self.data_cfg.name, self.data_cfg.format, len(self.train_set),
@@ -118,8 +126,19 @@ class Trainer:
             if warning:
                 log.warning(warning)
         self._maybe_resume()
+        self.log = self._run_log()
 
     # ------------------------------------------------------------------ setup
+
+    def _class_weights(self) -> Optional[torch.Tensor]:
+        """trainer.class_weights=auto: the softmax loss weighs each class by its inverse training
+        frequency; under multi-label each class's positives weigh its negatives / positives."""
+        if self.cfg.trainer.class_weights != "auto":
+            return None
+        labels = sample_labels(self.train_set.samples)
+        if self.data_cfg.multi_label:
+            return positive_weights(label_matrix(labels, len(self.classes))).to(self.device)
+        return inverse_frequency_weights(labels, len(self.classes)).to(self.device)
 
     def _model_config(self) -> ModelConfig:
         model_cfg = self.cfg.model
@@ -162,8 +181,13 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.batch_in_epoch = state["epoch"], state["step"], state["batch_in_epoch"]
-        self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
+        if "monitor" in state:
+            self.monitor.load_state_dict(state["monitor"])
+        elif self.monitor.name == "top1" and state["best_top1"] >= 0:  # written before trainer.monitor
+            self.monitor.best, self.monitor.best_epoch = state["best_top1"], state["best_epoch"]
+            self.monitor.best_metrics, self.monitor.reference = {"top1": state["best_top1"]}, state["best_top1"]
         set_rng_state(self._own_rng_state(state, path))
+        self.resumed = True
         if self.env.is_main:
             log.info("resumed from %s: epoch %d, step %d (batch %d of the epoch)", path, self.epoch,
                      self.step, self.batch_in_epoch)
@@ -186,20 +210,27 @@ class Trainer:
             self._write_run_info()
             log.info("run directory: %s", self.run_dir)
         status = "finished"
-        while self.epoch < self.cfg.trainer.max_epochs:
-            status = self.train_epoch()
-            if status == "stopped":
-                break
-            if status == "max_steps":
-                self._validate_on_a_copy()
-                break
-            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-            metrics = self._maybe_validate()
-            self._save_epoch_checkpoints(metrics)
-            if self._max_steps_reached():
-                status = "max_steps"
-                break
-            status = "finished"
+        try:
+            while self.epoch < self.cfg.trainer.max_epochs:
+                if self.monitor.exhausted:  # early stopping; checked first: a resumed run keeps the count
+                    status = "early_stopped"
+                    break
+                status = self.train_epoch()
+                if status == "stopped":
+                    break
+                if status == "max_steps":
+                    self._validate_on_a_copy()
+                    break
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                metrics = self._maybe_validate()
+                self._save_epoch_checkpoints(metrics)
+                if self._max_steps_reached():
+                    status = "max_steps"
+                    break
+                status = "finished"
+        except BaseException:
+            self.log.close("failed")  # the trackers mark the run failed; the error goes on up
+            raise
         self.flags.drain()
         return self._finish(status)
 
@@ -265,15 +296,16 @@ class Trainer:
         No host sync here: the loss stays on the device (`LossMeter`) until the next log point.
         """
         cfg = self.cfg.trainer
-        clips, labels = self._device_clips(batch)
+        clips, targets = self._device_clips(batch)        # targets: class indices, or multi-hot rows
+        if self.mixer is not None:  # mixup/CutMix within this rank's batch, drawn from (seed, epoch, micro-batch, rank)
+            clips, targets = self.mixer(clips, targets, epoch=self.epoch, micro_batch=self.batch_in_epoch)
         self.batch_in_epoch += 1
         boundary = self.batch_in_epoch % cfg.accum_steps == 0
         sync = nullcontext() if boundary or not self.env.distributed else self.ddp_model.no_sync()
         with sync:
             with autocast(self.precision, self.device):
                 logits = self.ddp_model(clips)                                  # (N*K, num_classes)
-                loss = F.cross_entropy(logits.float(), labels, weight=self.class_weight,
-                                       label_smoothing=cfg.label_smoothing)
+                loss = self.criterion(logits, targets)   # softmax CE or BCE, smoothed, class-weighted
             self.losses.record(loss, self.step + 1)
             self.scaler.scale(loss / cfg.accum_steps).backward()
         maybe_fault("train_step")
@@ -369,10 +401,12 @@ class Trainer:
                            channels_last=self.cfg.trainer.channels_last)
         self._gather_failures(self.val_set, self.failed_val_files)
         if self.env.is_main:
-            self.log.scalars(self.step, {"val/top1": metrics["top1"], "val/top5": metrics["top5"]})
-            log.info("epoch %d: val top-1 %.2f%%, top-5 %.2f%% (%d videos%s)", self.epoch, 100 * metrics["top1"],
-                     100 * metrics["top5"], metrics["videos"],
-                     f", {metrics['failed']} unreadable" if metrics["failed"] else "")
+            self.log.scalars(self.step, {f"val/{key}": metrics[key] for key in ("top1", "top5", "map", "loss")
+                                         if key in metrics})
+            scores = (f"mAP {100 * metrics['map']:.2f}%" if "map" in metrics else
+                      f"top-1 {100 * metrics['top1']:.2f}%, top-5 {100 * metrics['top5']:.2f}%")
+            log.info("epoch %d: val %s, loss %.4f (%d videos%s)", self.epoch, scores, metrics["loss"],
+                     metrics["videos"], f", {metrics['failed']} unreadable" if metrics["failed"] else "")
         return metrics
 
     def _validate_on_a_copy(self) -> None:
@@ -387,14 +421,13 @@ class Trainer:
             model = copy.deepcopy(self.model)
             self._precise_bn(model)
             metrics = self._validate(model)
-        if metrics["top1"] > self.best_top1:
-            self.best_top1, self.best_epoch = metrics["top1"], self.epoch
+        if self.monitor.update(metrics, self.epoch):
             self._save({"best.pt"}, model=model)  # the weights that scored, with their BN statistics
 
     def _save_epoch_checkpoints(self, metrics: Optional[Dict[str, float]]) -> None:
-        improved = metrics is not None and metrics["top1"] > self.best_top1
-        if improved:
-            self.best_top1, self.best_epoch = metrics["top1"], self.epoch
+        """best.pt when trainer.monitor improved (every epoch without validation), epoch_N.pt, last.pt.
+        The monitor (best value, early stopping's count) is recorded first: last.pt carries it."""
+        improved = metrics is not None and self.monitor.update(metrics, self.epoch)
         names = set()
         if improved or self.val_set is None:
             names.add("best.pt")
@@ -441,8 +474,9 @@ class Trainer:
             "rng_per_rank": rng_per_rank,
             "config": dataclasses.asdict(self._resolved_config()),
             "classes": list(self.classes),
-            "best_top1": self.best_top1,
-            "best_epoch": self.best_epoch,
+            "best_top1": self.monitor.best_metrics.get("top1", -1.0),  # val top-1 of best.pt (-1: none yet)
+            "best_epoch": self.monitor.best_epoch,
+            "monitor": self.monitor.state_dict(),                        # best value, early stopping's count
         }
 
     def _resolved_config(self) -> TrainConfig:
@@ -456,18 +490,47 @@ class Trainer:
                         "hydra.run.dir=%s", self.stop.signal_name, self.run_dir / "last.pt", self.epoch + 1,
                         self.batch_in_epoch, self.run_dir)
         best = self.run_dir / "best.pt"
-        summary = {"status": status, "best_top1": self.best_top1 if self.best_top1 >= 0 else None,
-                   "best_epoch": self.best_epoch, "epochs": self.epoch, "steps": self.step,
+        monitor = self.monitor
+        summary = {"status": status, "stop_reason": self._stop_reason(status), "monitor": monitor.name,
+                   "best_value": monitor.best, "best_top1": monitor.best_metrics.get("top1"),
+                   "best_epoch": monitor.best_epoch, "epochs": self.epoch, "steps": self.step,
                    "checkpoint": str(best if best.exists() else self.run_dir / "last.pt"),
                    "run_dir": str(self.run_dir), "overrides": self.overrides,
                    "precision": self.precision, "failed_files": sorted(self.failed_files)}
         if self.env.is_main:
             atomic_write(self.run_dir / "summary.json", json.dumps(summary, indent=2))
             if status != "stopped":  # a resumed run writes them when it ends
-                metrics = {"hparam/best_top1": self.best_top1} if self.best_top1 >= 0 else {}
+                metrics = {f"hparam/best_{monitor.name}": monitor.best} if monitor.best is not None else {}
                 self.log.hparams(run_hparams(self.cfg, self.overrides), metrics, self.step)
-            self.log.close()
+                self.log.artifacts([best, self.run_dir / "summary.json"])
+            self.log.close(status)
+            log.info("run ended: %s", summary["stop_reason"])  # the last line of train.log says why
         return summary
+
+    def _stop_reason(self, status: str) -> str:
+        if status == "early_stopped":
+            return self.monitor.stop_reason()
+        if status == "stopped":
+            return f"{self.stop.signal_name} received; continue with trainer.resume=auto"
+        if status == "max_steps":
+            return f"trainer.max_steps={self.cfg.trainer.max_steps} reached"
+        return f"trainer.max_epochs={self.cfg.trainer.max_epochs} reached"
+
+    def _run_log(self) -> RunLog:
+        """Rank 0's metrics.jsonl and trackers (trainer.loggers). A tracker that cannot start stops
+        every rank here, before training, with rank 0's one line."""
+        run_log, error = RunLog(self.run_dir, enabled=False), None
+        if self.env.is_main:
+            try:
+                run_log = RunLog(self.run_dir, enabled=True, resume=self.resumed,
+                                 trackers=[TRACKERS[name]() for name in self.cfg.trainer.loggers],
+                                 config=dataclasses.asdict(self._resolved_config()))
+            except Action3dError as err:
+                error = str(err)
+        error = dist_utils.broadcast_object(error)
+        if error:
+            raise Action3dError(error)
+        return run_log
 
     def _write_run_info(self) -> None:
         atomic_write(self.run_dir / "classes.txt", "\n".join(self.classes) + "\n")
