@@ -68,6 +68,8 @@ class PatternClips(Dataset):
     classes = ["red_top_left", "green_top_right", "blue_bottom_left", "white_bottom_right"]
     COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255))
 
+    variable_views = False   # as a VideoDataset outside eval.protocol=hara: one view layout for every video
+
     def __init__(self, count: int, *, split_seed: int, frames: int = 4, size: int = 32, seed: int = 0):
         import numpy as np
 

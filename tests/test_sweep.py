@@ -166,7 +166,7 @@ BAD_SWEEPS = [
     (["hydra/sweeper=optuna", "optim.lr=interval(0.1,0.001)"], ["optim.lr=interval(0.1,0.001)", "smaller"]),
     (["hydra/sweeper=optuna", "optim.lr=interval(0.1)"], ["optim.lr=interval(0.1)", "missing a required argument"]),
     (["hydra/sweeper=optuna", "optim.lr=interval(-1,0.1)"], ["optim.lr=-1.0", "> 0"]),
-    (["hydra/sweeper=optuna", "model.depth=choice(18,19)"], ["model.depth=19", "expected one of 18, 34"]),
+    (["hydra/sweeper=optuna", "model.depth=choice(18,19)"], ["model.depth=19", "expected one of 10, 18, 34"]),
     (["hydra/sweeper=optuna", "hydra.sweeper.n_trials=abc", "optim.lr=interval(0.01,0.1)"],
      ["hydra.sweeper.n_trials", "abc"]),
 ]
