@@ -27,6 +27,14 @@ assert not missing, f"the wheel lacks these configs: {sorted(map(str, missing))}
 from action3d.config import model_presets  # the model presets: Python values, no conf/model files
 assert Path(model_presets.__file__).resolve().is_relative_to(site), model_presets.__file__
 assert not (Path(CONF_DIR) / "model").exists(), "a conf/model folder would shadow the Python presets"
+import importlib, pkgutil  # every module of the source tree ships and imports from the wheel
+listed = {m.name for m in pkgutil.walk_packages(action3d.__path__, "action3d.")}
+in_tree = {".".join(("action3d",) + p.relative_to(checkout / "action3d").with_suffix("").parts).removesuffix(".__init__")
+           for p in (checkout / "action3d").rglob("*.py")}
+lacking = sorted(in_tree - listed - {"action3d"})
+assert not lacking, f"the wheel lacks these modules: {lacking}"
+for name in sorted(listed - {"action3d.__main__"}):  # __main__ would run the CLI
+    importlib.import_module(name)
 print(f"wheel check: action3d from {action3d.__file__}, configs from {CONF_DIR}")
 PY
 "$WORK/site/bin/action3d" --version
