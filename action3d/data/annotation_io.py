@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from action3d.errors import Action3dError
 from action3d.files import atomic_write
 
-Sample = Tuple[str, int]  # (absolute video path, label; -1 = unknown)
+Label = Union[int, Tuple[int, ...]]  # a class index (-1: unknown), or under data.multi_label the sorted class indices
+Sample = Tuple[str, Label]  # (absolute video path, label)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
                     ".wmv", ".3gp", ".ogv", ".ts")
 SPLITS = ("train", "val")
@@ -50,6 +51,20 @@ def parse_label(text: str, path, number: int, num_classes: Optional[int]) -> int
         allowed = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
         raise Action3dError(f"{path}:{number}: label {label} is out of range (allowed: {allowed})")
     return label
+
+
+def parse_labels(fields: Sequence[str], path, number: int, num_classes: Optional[int], *,
+                 multi_label: bool) -> Label:
+    """The label fields of one annotation line: exactly one integer label, or under `multi_label`
+    one or more (mmaction2's `path label label ...`), returned as sorted unique class indices."""
+    if not multi_label:
+        if len(fields) != 1:
+            raise Action3dError(f"{path}:{number}: expected one label, got {len(fields)} "
+                                f"({' '.join(fields)[:60]!r}); several labels per video need data.multi_label=true")
+        return parse_label(fields[0], path, number, num_classes)
+    if not fields:
+        raise Action3dError(f"{path}:{number}: expected at least one label")
+    return tuple(sorted({parse_label(text, path, number, num_classes) for text in fields}))
 
 
 # --------------------------------------------------------------------------- list files
