@@ -214,4 +214,19 @@ EFFECTS: dict[str, str] = {
         "tests/test_training_recipes.py::test_early_stopping_ends_the_run_says_why_and_a_resumed_run_keeps_the_count",
     "trainer.loggers":
         "tests/test_trackers.py::test_two_epochs_against_a_real_mlflow_server_are_read_back_through_its_client",
+    # issue 21, data side: video-consistent augmentation in the loader
+    "data.train_scale_range":
+        "tests/test_augment.py::test_train_crop_short_side_jitter_resizes_the_short_side_into_train_scale_range",
+    "data.rand_augment_n": "tests/test_augment.py::test_rand_augment_n_draws_n_ops_per_clip_each_applied_half_the_time",
+    "data.rand_augment_m": "tests/test_augment.py::test_rand_augment_m_and_mstd_set_the_magnitude_of_every_op",
+    "data.rand_augment_mstd": "tests/test_augment.py::test_rand_augment_m_and_mstd_set_the_magnitude_of_every_op",
+    "data.augmix_severity": "tests/test_augment.py::test_augmix_severity_width_and_depth_set_the_chains",
+    "data.augmix_width": "tests/test_augment.py::test_augmix_severity_width_and_depth_set_the_chains",
+    "data.augmix_depth": "tests/test_augment.py::test_augmix_severity_width_and_depth_set_the_chains",
+    "data.augmix_alpha": "tests/test_augment.py::test_augmix_alpha_sets_how_far_the_mix_moves_from_the_clip",
+    "data.color_jitter": "tests/test_augment.py::test_color_jitter_entries_set_brightness_contrast_saturation_and_hue",
+    "data.grayscale_prob": "tests/test_augment.py::test_grayscale_prob_turns_that_share_of_clips_gray",
+    "data.erase_prob":
+        "tests/test_augment.py::test_erase_prob_fills_one_box_per_clip_with_noise_of_the_data_mean_and_std",
+    "data.erase_area_range": "tests/test_augment.py::test_erase_area_range_sets_the_share_of_the_frame_the_box_covers",
 }

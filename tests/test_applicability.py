@@ -89,6 +89,14 @@ REFUSED = [
     ("train model.bottleneck_ratio=2", "model.bottleneck_ratio", "X3D setting"),
     ("train model.se_ratio=0.1", "model.se_ratio", "X3D setting"),
     ("train model.head_channels=512", "model.head_channels", "X3D setting"),
+    # augmentation in the loader (issue 21, data side)
+    ("train data.train_scale_range=[256,288]", "data.train_scale_range", "short_side_jitter"),
+    ("train data.rand_augment_m=7", "data.rand_augment_m", "data.rand_augment_n=0"),
+    ("train data.rand_augment_mstd=1", "data.rand_augment_mstd", "data.rand_augment_n=0"),
+    ("train data.augmix_width=2", "data.augmix_width", "data.augmix_severity=0"),
+    ("train data.augmix_depth=2", "data.augmix_depth", "data.augmix_severity=0"),
+    ("train data.augmix_alpha=0.5", "data.augmix_alpha", "data.augmix_severity=0"),
+    ("train data.erase_area_range=[0.1,0.2]", "data.erase_area_range", "data.erase_prob=0"),
 ]
 
 
@@ -121,6 +129,10 @@ APPLIES = [
     "train data.mixup_alpha=0.2 data.mix_prob=0.5",
     "train data.mixup_alpha=0.2 data.cutmix_alpha=1 data.mix_switch_prob=0.3",
     "train trainer.early_stop_patience=2 trainer.early_stop_min_delta=0.01",
+    "train data.train_crop=short_side_jitter data.train_scale_range=[64,80]",
+    "train data.rand_augment_n=2 data.rand_augment_m=7 data.rand_augment_mstd=1",
+    "train data.augmix_severity=3 data.augmix_width=2 data.augmix_depth=2 data.augmix_alpha=0.5",
+    "train data.erase_prob=0.25 data.erase_area_range=[0.1,0.2]",
 ]
 
 

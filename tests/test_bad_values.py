@@ -46,6 +46,10 @@ CUSTOM = {
     "zoo.refused": ["because"],
     "trainer.monitor": [],         # choices; its custom rule: map only with, top1 only without, multi-label (below)
     "trainer.loggers": ["[mlflow,mlflow]", "[tensorboard,tensorboard]"],
+    "data.augmix_depth": ["0"],            # its range below; 0 ops per chain is its custom rule
+    "data.color_jitter": ["[0,0,0,0.6]"],  # hue <= 0.5
+    "data.train_scale_range": ["[320,256]"],
+    "data.augmix_severity": [],            # its range below; its custom rule: not with RandAugment (below)
 }
 # Combinations a key's custom rule refuses: (command, overrides, the key named).
 COMBINATIONS = [
@@ -66,6 +70,9 @@ COMBINATIONS = [
     ("eval", ["ckpt=x.pt", "eval.protocol=hara_2018", "data.frame_interval=2"], "eval.protocol"),
     ("train", ["trainer.monitor=map"], "trainer.monitor"),
     ("train", ["data.multi_label=true", "trainer.monitor=top1"], "trainer.monitor"),
+    ("train", ["data.rand_augment_n=2", "data.augmix_severity=3"], "data.augmix_severity"),
+    ("train", ["data.erase_prob=0.5", "data.erase_area_range=[0.3,0.1]"], "data.erase_area_range"),
+    ("train", ["data.train_crop=short_side_jitter", "data.train_scale_range=[32,320]"], "data.train_scale_range"),
 ]
 
 EXEMPT = {

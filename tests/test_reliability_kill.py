@@ -22,8 +22,6 @@ from typing import List, Optional
 import pytest
 import torch
 
-from action3d.config import DataConfig
-from action3d.config.option import find_field
 from action3d.engine import faults
 from action3d.errors import Action3dError
 
@@ -80,10 +78,9 @@ KILL_POINTS = {
 }
 
 
-# Randomness beyond crops and flips: mixup and CutMix (drawn per seed, epoch, micro-batch and rank)
-# and, once the data side's RandAugment is in this tree, RandAugment (drawn per seed, epoch and sample).
-AUGMENTED = ["data.mixup_alpha=0.8", "data.cutmix_alpha=1.0",
-             *(["data.randaugment_n=2", "data.randaugment_m=9"] if find_field(DataConfig, "randaugment_n") else [])]
+# Randomness beyond crops and flips: mixup and CutMix (drawn per seed, epoch, micro-batch and rank) and
+# RandAugment in the loader (drawn per seed, epoch and sample: 2 ops per clip at magnitude ~ N(9, 0.5)).
+AUGMENTED = ["data.mixup_alpha=0.8", "data.cutmix_alpha=1.0", "data.rand_augment_n=2", "data.rand_augment_m=9"]
 
 
 @dataclass
@@ -211,8 +208,9 @@ def test_kill_9_then_resume_ends_with_the_uninterrupted_weights(name, kill_cases
 
 @pytest.mark.slow
 def test_kill_9_mid_epoch_with_batch_mixing_then_resume_is_bit_identical(augmented):
-    """Resumed in the middle of an epoch, the mixing draws of the remaining micro-batches are those
-    of the uninterrupted run: the same weights bit for bit, the same bookkeeping."""
+    """Resumed in the middle of an epoch, the mixing draws of the remaining micro-batches and the
+    RandAugment draws of their clips are those of the uninterrupted run: the same weights bit for
+    bit, the same bookkeeping."""
     reference, case = augmented
     assert case.killed.returncode == -signal.SIGKILL, case.killed.stderr[-2000:]
     assert case.resumed.returncode == 0 and case.had_last, case.resumed.stderr[-3000:]

@@ -93,6 +93,46 @@ def _both_mixes_on(ctx: Context) -> Optional[str]:
     return f"it chooses between mixup and CutMix and {what}"
 
 
+# video-consistent augmentation in the loader (issue 21, data side: action3d.data.augment)
+_SHORT_SIDE_JITTER = only_when("train_crop", "short_side_jitter", reason="it sets short_side_jitter crops")
+
+
+def _scale_range(value: Any, ctx: Context) -> None:
+    if value[0] > value[1]:
+        fail(ctx.key, value, "needs [low, high] with low <= high")
+    crop = ctx.section.crop_size
+    if ctx.section.train_crop == "short_side_jitter" and is_int(crop) and value[0] < crop:
+        fail(ctx.key, value, f"both sides must be >= data.crop_size={crop}")
+
+
+def _turned_on(key: str, what: str):
+    """`applies=`: the key tunes a part that data.KEY > 0 turns on."""
+    def applies(ctx: Context) -> Optional[str]:
+        return None if getattr(ctx.section, key) > 0 else f"it sets {what} and data.{key}=0 (off)"
+    return applies
+
+
+_RAND_AUGMENT = _turned_on("rand_augment_n", "RandAugment")
+_AUGMIX = _turned_on("augmix_severity", "AugMix")
+_ERASING = _turned_on("erase_prob", "random erasing")
+
+
+def _not_with_rand_augment(value: Any, ctx: Context) -> None:
+    if value > 0 and ctx.section.rand_augment_n > 0:
+        fail(ctx.key, value, f"AugMix and RandAugment (data.rand_augment_n={ctx.section.rand_augment_n}) are "
+                             "alternatives, as in timm and PySlowFast (one --aa policy): set one of them to 0")
+
+
+def _augmix_depth(value: Any, ctx: Context) -> None:
+    if value == 0:
+        fail(ctx.key, value, "ops per chain: -1 (1 to 3 at random, timm's default) or >= 1")
+
+
+def _hue_at_most_half(value: Any, ctx: Context) -> None:
+    if value[3] > 0.5:
+        fail(ctx.key, value, "the hue shift (4th entry) must be <= 0.5")
+
+
 def _multi_label(value: Any, ctx: Context) -> None:
     if value and ctx.command == "train" and ctx.section.sampler == "balanced":
         fail("data.sampler", "balanced", "class-balanced draws need one class per video and data.multi_label=true "
@@ -161,7 +201,8 @@ class DataConfig:
     short_side: int = option(72, low=1, integer=True, check=_at_least_crop, commands=SAMPLING,
                              help="test and validation: the short side a frame is resized to before the centre, three "
                                   "or ten crops of data.crop_size (so >= data.crop_size); explain resizes whole frames "
-                                  "to it. Training crops are chosen relative to the frame, so it does not change them")
+                                  "to it. Training crops are chosen relative to the frame, so it does not change them "
+                                  "(short_side_jitter: data.train_scale_range sets their scale)")
     test_resize: Optional[List[int]] = option(None, length=2, items=Rule(low=1, integer=True),
                                               check=_each_at_least_crop, entries="[height, width]", commands=SAMPLING,
                                               help="test and validation: resize every frame to [height, width] "
@@ -174,11 +215,22 @@ class DataConfig:
     crop_size: int = option(64, low=1, integer=True, commands=SAMPLING,
                             help="clip height and width: the test crops' size, and the size training crops are resized "
                                  "to")
-    train_crop: str = option("random_resized", choices=("random_resized", "multiscale"), commands=TRAINING,
+    train_crop: str = option("random_resized", choices=("random_resized", "multiscale", "short_side_jitter"),
+                             commands=TRAINING,
                              help="training crop: random_resized (Inception-style: a random share of the frame's area "
                                   "in data.crop_area_range, aspect ratio 3/4 to 4/3) or multiscale (TSN's: height and "
                                   "width each 1, 0.875, 0.75 or 0.66 of the short side, at most one step apart, at one "
-                                  "of 5 fixed spots: the corners and the centre); then resized to data.crop_size")
+                                  "of 5 fixed spots: the corners and the centre), then resized to data.crop_size; or "
+                                  "short_side_jitter (PySlowFast's: the short side resized to a random whole number in "
+                                  "data.train_scale_range, then a random data.crop_size square)")
+    train_scale_range: List[int] = option(factory=lambda: [256, 320], length=2, items=Rule(low=1, integer=True),
+                                          check=_scale_range, applies=_SHORT_SIDE_JITTER, commands=TRAINING,
+                                          entries="[low, high]",
+                                          help="short_side_jitter: the range [low, high] (pixels, both ends included) "
+                                               "of the short side a training clip is resized to before its random "
+                                               "crop, each >= data.crop_size (PySlowFast's TRAIN_JITTER_SCALES, "
+                                               "[256, 320] for 224 crops); data.short_side then sets only the test "
+                                               "resize")
     crop_area_range: List[float] = option(factory=lambda: [0.08, 1.0], length=2,
                                           items=Rule(low=0.0, low_open=True, high=1.0), check=_ordered_pair,
                                           applies=_RANDOM_RESIZED,
@@ -260,6 +312,55 @@ class DataConfig:
     mix_switch_prob: float = option(0.5, low=0.0, high=1.0, applies=_both_mixes_on, commands=TRAINING,
                                     help="with both data.mixup_alpha and data.cutmix_alpha > 0: the chance that a "
                                          "mixed batch takes CutMix rather than mixup (timm's switch_prob)")
+    # video-consistent augmentation in the loader (issue 21, data side: action3d.data.augment): each part off by
+    # default, drawn once per clip from the sample's seeded generator and applied to every frame; order: crop, flip,
+    # RandAugment or AugMix, colour jitter, grayscale, erasing
+    rand_augment_n: int = option(0, low=0, integer=True, commands=TRAINING,
+                                 help="RandAugment (Cubuk et al.; timm's rand-mM-nN-mstdS-inc1): N ops per clip, drawn "
+                                      "with replacement from timm's 15 (auto-contrast, equalize, invert, rotate, "
+                                      "posterize, solarize, solarize-add, colour, contrast, brightness, sharpness, "
+                                      "shear and translate x/y), each applied with probability 0.5 to every frame "
+                                      "alike (0: off; PySlowFast's MViTv2 and VideoMAE use 4)")
+    rand_augment_m: float = option(9.0, low=0.0, high=10.0, applies=_RAND_AUGMENT, commands=TRAINING,
+                                   help="RandAugment's magnitude on timm's 0-10 scale (m / 10 of each op's range, "
+                                        "e.g. rotations up to 30 x m / 10 degrees; the ops grow stronger with it); "
+                                        "timm's example 9, PySlowFast's MViTv2 and VideoMAE 7")
+    rand_augment_mstd: float = option(0.5, low=0.0, applies=_RAND_AUGMENT, commands=TRAINING,
+                                      help="RandAugment's magnitude noise: each op's magnitude ~ "
+                                           "N(data.rand_augment_m, this), clipped to [0, 10], drawn per op and clip "
+                                           "(0: always m)")
+    augmix_severity: int = option(0, low=0, high=10, integer=True, check=_not_with_rand_augment, commands=TRAINING,
+                                  help="AugMix (Hendrycks et al.; timm's augmix-mM-wW-dD-aA): the largest op magnitude "
+                                       "on the 0-10 scale, each op's ~ U(0, this) (0: off; timm's default 3); the "
+                                       "transform only, without the Jensen-Shannon loss; not with RandAugment")
+    augmix_width: int = option(3, low=1, integer=True, applies=_AUGMIX, commands=TRAINING,
+                               help="AugMix: the chains of ops mixed per clip, with Dirichlet(data.augmix_alpha) "
+                                    "weights")
+    augmix_depth: int = option(-1, low=-1, integer=True, check=_augmix_depth, applies=_AUGMIX, commands=TRAINING,
+                               help="AugMix: ops per chain (-1: 1 to 3 at random per chain, as timm and the paper)")
+    augmix_alpha: float = option(1.0, low=0.0, low_open=True, applies=_AUGMIX, commands=TRAINING,
+                                 help="AugMix: the Dirichlet parameter of the chain weights and the Beta(alpha, alpha) "
+                                      "of the final blend with the clip")
+    color_jitter: List[float] = option(factory=lambda: [0.0, 0.0, 0.0, 0.0], length=4, items=Rule(low=0.0),
+                                       check=_hue_at_most_half, entries="[brightness, contrast, saturation, hue]",
+                                       commands=TRAINING,
+                                       help="colour jitter (torchvision's ColorJitter) per clip, the four in a random "
+                                            "order: brightness, contrast and saturation factors ~ U(max(0, 1 - s), "
+                                            "1 + s), a hue shift ~ U(-h, h) with h <= 0.5; 0 leaves one out (all 0: "
+                                            "off)")
+    grayscale_prob: float = option(0.0, low=0.0, high=1.0, commands=TRAINING,
+                                   help="the share of training clips turned to grayscale (luma in all 3 channels, "
+                                        "torchvision's RandomGrayscale)")
+    erase_prob: float = option(0.0, low=0.0, high=1.0, commands=TRAINING,
+                               help="random erasing (Zhong et al.; timm's mode=pixel, PySlowFast's cube): the share of "
+                                    "training clips in which one box, the same on every frame, becomes noise drawn "
+                                    "once per clip (data.mean + data.std x N(0, 1) per pixel and channel, on the "
+                                    "0-255 scale); 0: off, PySlowFast and VideoMAE use 0.25")
+    erase_area_range: List[float] = option(factory=lambda: [0.02, 1 / 3], length=2,
+                                           items=Rule(low=0.0, low_open=True, high=1.0), check=_ordered_pair,
+                                           applies=_ERASING, commands=TRAINING, entries="[low, high]",
+                                           help="random erasing: the share [low, high] of the frame the box covers "
+                                                "(timm's [0.02, 1/3]), its aspect ratio 0.3 to 1/0.3")
     synthetic: SyntheticConfig = section(SyntheticConfig, commands=(*DATASET, "data synth"),
                                          help="the built-in synthetic set's generator: the set is generated on first "
                                               "use (into data.root, else $ACTION3D_CACHE or ~/.cache/action3d), or by "
