@@ -46,6 +46,7 @@ CUSTOM = {
     "zoo.refused": ["because"],
     "trainer.monitor": [],         # choices; its custom rule: map only with, top1 only without, multi-label (below)
     "trainer.loggers": ["[mlflow,mlflow]", "[tensorboard,tensorboard]"],
+    "data.filename_tmpl": ["frame.jpg", "'{}_{:05}.jpg'", "'{name}_{:05}.jpg'", "'sub/{:05}.jpg'"],
 }
 # Combinations a key's custom rule refuses: (command, overrides, the key named).
 COMBINATIONS = [
@@ -66,6 +67,7 @@ COMBINATIONS = [
     ("eval", ["ckpt=x.pt", "eval.protocol=hara_2018", "data.frame_interval=2"], "eval.protocol"),
     ("train", ["trainer.monitor=map"], "trainer.monitor"),
     ("train", ["data.multi_label=true", "trainer.monitor=top1"], "trainer.monitor"),
+    ("train", ["data.format=rawframes", "data.train_list=t.txt", "data.target_fps=15"], "data.target_fps"),
 ]
 
 EXEMPT = {
