@@ -27,7 +27,7 @@ COMMANDS = {
     "eval": "evaluate a checkpoint: multi-view top-1/top-5 report (ckpt=PATH)",
     "predict": "top-5 classes for a video or a folder of videos (ckpt=PATH video=PATH [window=S stride=S])",
     "data": "dataset tools: synth out=DIR | check data=... | prepare data=... out=DIR [part=I/N|merge=true] | "
-            "pack data=... out=DIR",
+            "pack data=... out=DIR | extract data=... out=DIR",
     "info": "model summary: per-stage shapes, parameters, GFLOPs (model=... input=[C,T,H,W])",
     "export": "a checkpoint as ONNX or TorchScript for deployment (ckpt=PATH format=onnx|torchscript out=PATH)",
     "embed": "pooled backbone features per video or window as .npy (ckpt=PATH video=PATH out=DIR)",

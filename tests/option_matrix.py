@@ -165,6 +165,11 @@ EFFECTS: dict[str, str] = {
     "part": "tests/test_prepare.py::test_union_of_parts_equals_one_machine_run",
     "merge": "tests/test_prepare.py::test_union_of_parts_equals_one_machine_run",
     "shard_mb": "tests/test_shards.py::test_pack_writes_webdataset_shards_of_shard_mb",
+    "quality": "tests/test_extract.py::test_short_side_and_quality_set_what_is_written",
+    # frame folders (issue 21)
+    "data.filename_tmpl": "tests/test_rawframes.py::test_filename_tmpl_and_start_index_read_charades_folders",
+    "data.start_index": "tests/test_rawframes.py::test_filename_tmpl_and_start_index_read_charades_folders",
+    "data.fps": "tests/test_rawframes.py::test_with_fps_the_folders_are_resampled_to_target_fps",
     "ckpt": "tests/test_options_commands.py::test_ckpt_chooses_the_model_that_predicts_and_evaluates",
     "video": "tests/test_options_commands.py::test_video_is_one_file_or_every_video_of_a_folder",
     "topk": "tests/test_options_commands.py::test_topk_sets_the_classes_listed_per_video",

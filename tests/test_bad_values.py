@@ -50,6 +50,7 @@ CUSTOM = {
     "data.color_jitter": ["[0,0,0,0.6]"],  # hue <= 0.5
     "data.train_scale_range": ["[320,256]"],
     "data.augmix_severity": [],            # its range below; its custom rule: not with RandAugment (below)
+    "data.filename_tmpl": ["frame.jpg", "'{}_{:05}.jpg'", "'{name}_{:05}.jpg'", "'sub/{:05}.jpg'"],
 }
 # Combinations a key's custom rule refuses: (command, overrides, the key named).
 COMBINATIONS = [
@@ -73,6 +74,7 @@ COMBINATIONS = [
     ("train", ["data.rand_augment_n=2", "data.augmix_severity=3"], "data.augmix_severity"),
     ("train", ["data.erase_prob=0.5", "data.erase_area_range=[0.3,0.1]"], "data.erase_area_range"),
     ("train", ["data.train_crop=short_side_jitter", "data.train_scale_range=[32,320]"], "data.train_scale_range"),
+    ("train", ["data.format=rawframes", "data.train_list=t.txt", "data.target_fps=15"], "data.target_fps"),
 ]
 
 EXEMPT = {

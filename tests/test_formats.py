@@ -100,7 +100,7 @@ def test_the_pending_config_files_still_hold_string_dispatch(relative):
 
 
 def test_the_registry_names_every_class_once_and_every_preset_format():
-    assert FORMAT_NAMES == ("synthetic", "list", "kinetics", "ucf101", "hmdb51", "folder", "shards")
+    assert FORMAT_NAMES == ("synthetic", "list", "kinetics", "ucf101", "hmdb51", "folder", "rawframes", "shards")
     assert all(issubclass(f, DatasetFormat) and "name" in vars(f) and "summary" in vars(f) for f in FORMATS)
     presets = {yaml.safe_load(p.read_text())["format"] for p in (PACKAGE.parent / "conf" / "data").glob("*.yaml")}
     assert presets <= set(FORMAT_NAMES)
@@ -108,7 +108,7 @@ def test_the_registry_names_every_class_once_and_every_preset_format():
     bound = format_of(cfg)
     assert type(bound) is format_class("kinetics") and bound.data is cfg
     with pytest.raises(ConfigError, match=r"^data.format=imagenet is not allowed: expected one of synthetic, list, "
-                                          r"kinetics, ucf101, hmdb51, folder, shards$"):
+                                          r"kinetics, ucf101, hmdb51, folder, rawframes, shards$"):
         format_of(DataConfig(format="imagenet"))
 
 
@@ -123,7 +123,8 @@ def test_keys_and_refusals_name_data_keys_that_only_some_formats_read():
     assert key_owners("data.split") == key_owners("split") == ("ucf101", "hmdb51")
     assert key_owners("synthetic.num_classes") == ("synthetic",)
     assert key_owners("data.shard_shuffle") == ("shards",)
-    assert key_owners("train_list") == ("synthetic", "list", "kinetics", "folder")
+    assert key_owners("train_list") == ("synthetic", "list", "kinetics", "folder", "rawframes")
+    assert key_owners("fps") == key_owners("data.filename_tmpl") == key_owners("start_index") == ("rawframes",)
     assert key_owners("root") == key_owners("clip_len") == ()
     assert format_class("ucf101").refuses["classes_file"] == "data.format=ucf101 takes its classes from the " \
                                                              "official split files"

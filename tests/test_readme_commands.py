@@ -22,7 +22,7 @@ README_MAX_BYTES = 15 * 1024
 MISSING = ("no such file", "no such folder", "does not exist", "is not set", "a folder without video files",
            "no folder")
 COMMANDS = ("train", "eval", "predict", "export", "embed", "explain", "info", "data synth", "data check",
-            "data prepare", "data pack")
+            "data prepare", "data pack", "data extract")
 
 
 def documented_files() -> list:

@@ -69,6 +69,10 @@ def _parse(parser: Any, overrides: Sequence[str]) -> List[Any]:
         return parser.parse_overrides(list(overrides))
     except Exception as err:  # Hydra's grammar errors: the override, then the reason
         lines = [line.strip() for line in str(err).splitlines() if line.strip() and not line.startswith("See http")]
+        override = getattr(err, "override", None)
+        if override and override not in lines[0]:
+            quote = " (quote a value with braces or brackets: 'KEY=\"VALUE\"')" if set("{}[]") & set(override) else ""
+            lines = [f"{override}: {lines[0] if lines else 'not an override'}{quote}"]
         raise Action3dError(": ".join(lines[:2]) or first_line(str(err))) from None
 
 

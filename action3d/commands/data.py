@@ -1,4 +1,4 @@
-"""`action3d data synth|check|prepare|pack ...`: the dataset tools behind one command."""
+"""`action3d data synth|check|prepare|pack|extract ...`: the dataset tools behind one command."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +13,18 @@ log = logging.getLogger("action3d")
 
 def run(cfg: DataCommandConfig) -> Any:
     cfg = _hydra.typed(cfg)  # below the edge: typed sections, never a DictConfig
-    return {"synth": synth, "check": check, "prepare": prepare, "pack": pack}[cfg.action](cfg)
+    _refuse_frame_folders(cfg)
+    return {"synth": synth, "check": check, "prepare": prepare, "pack": pack, "extract": extract}[cfg.action](cfg)
+
+
+def _refuse_frame_folders(cfg: DataCommandConfig) -> None:
+    """check, prepare, pack and extract read video files; a frame-folder dataset has none."""
+    from action3d.data.formats import format_of
+    from action3d.errors import Action3dError
+
+    if cfg.action != "synth" and format_of(cfg.data).frames:
+        raise Action3dError(f"data {cfg.action} reads video files and data.format={cfg.data.format} holds folders of "
+                            "frames; give the source videos' dataset (data=...), or train and eval on the frames")
 
 
 def _splits(cfg: DataCommandConfig):
@@ -63,7 +74,7 @@ def check(cfg: DataCommandConfig) -> Any:
 
 def prepare(cfg: DataCommandConfig) -> Path:
     """Re-encode (all, or part I of N), or merge finished parts; then write the list files."""
-    from action3d.config.commands import parse_part
+    from action3d.config.commands import PREPARE_SHORT_SIDE, parse_part
     from action3d.data.annotation_io import write_classes_file, write_list_file
     from action3d.data.prepare import merge_parts, prepare_dataset, prepared_lists
 
@@ -76,7 +87,8 @@ def prepare(cfg: DataCommandConfig) -> Path:
         failed = merge_parts(every, root=data.root, out=out)
         print(f"merged the finished parts in {out}: {failed} videos failed (prepare_failures.txt)")
     else:
-        done = prepare_dataset(every, root=data.root, out=out, short_side=cfg.short_side, gop=cfg.gop,
+        short_side = PREPARE_SHORT_SIDE if cfg.short_side is None else cfg.short_side
+        done = prepare_dataset(every, root=data.root, out=out, short_side=short_side, gop=cfg.gop,
                                workers=cfg.workers, crf=cfg.crf, autorotate=data.autorotate, part=part,
                                target_fps=cfg.target_fps)
         if part:
@@ -110,4 +122,36 @@ def pack(cfg: DataCommandConfig) -> Path:
         print(f"{split}: {entry['samples']} videos in {len(entry['shards'])} shards -> {out / split}")
     print(f"train on it with data=shards data.root={out} (and the sampling/crop overrides of the source "
           f"dataset, e.g. data.clip_len={data.clip_len} data.crop_size={data.crop_size})")
+    return out
+
+
+def extract(cfg: DataCommandConfig) -> Path:
+    """Write the frames of every video of the splits as JPEG folders under out=DIR, with rawframes lists."""
+    import os
+
+    from action3d.data.extract import FAILURES_FILE, check_out, extract_dataset, extract_settings
+
+    check_out(cfg.out, extract_settings(short_side=cfg.short_side, quality=cfg.quality,
+                                        autorotate=cfg.data.autorotate))   # before the dataset is read
+    data, splits = _resolved_splits(cfg)
+    out = Path(cfg.out)
+    every = [path for samples, _ in splits.values() for path, _ in samples]
+    root = data.root or os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in every] or ["."])
+    classes = next((c for _, c in splits.values() if c), [])
+    done = extract_dataset({split: samples for split, (samples, _) in splits.items()}, classes=classes, root=root,
+                           out=out, short_side=cfg.short_side, quality=cfg.quality, workers=cfg.workers,
+                           autorotate=data.autorotate)
+    for split, entries in done.lists.items():
+        print(f"{split}: {len(entries)} of {len(splits[split][0])} videos extracted into {out} "
+              f"-> {out / f'{split}.txt'}")
+    if done.failures:
+        print(f"{done.failures} videos failed: {out / FAILURES_FILE}")
+    lists = " ".join(f"data.{split}_list={out / f'{split}.txt'}" for split in done.lists)
+    rate = ""
+    if len(done.rates) == 1:
+        rate = f" (add data.fps={done.rates[0]:g} for data.target_fps: the videos' rate)"
+    elif done.rates:
+        rate = (f" (the videos' rates differ: {', '.join(f'{r:g}' for r in done.rates)} fps; data.fps is one rate for "
+                "all folders)")
+    print(f"train on it with data.format=rawframes data.root={out} {lists} data.classes_file={out}/classes.txt{rate}")
     return out

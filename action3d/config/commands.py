@@ -41,6 +41,8 @@ NOT_READ = {
                     "loading do not apply",
     "data pack": "data pack does not read it: it copies whole videos into shards, so clip sampling, transforms "
                  "and loading do not apply",
+    "data extract": "data extract does not read it: it writes every frame of whole videos as JPEGs, so clip "
+                    "sampling, transforms and loading do not apply",
 }
 
 
@@ -71,6 +73,7 @@ def _needs_window(value: Any, ctx: Context) -> None:
 
 
 _SECONDS = dict(low=0.0, low_open=True)
+PREPARE_SHORT_SIDE = 128   # `data prepare`'s short side when short_side= is not given
 
 
 @dataclass
@@ -175,12 +178,17 @@ class DataCommandConfig:
                          help="the tool: synth writes the synthetic set of data.synthetic.* into out; check decodes "
                               "every video and lists the unreadable and the short ones (with out: SPLIT_clean.txt "
                               "lists of the good ones there); prepare re-encodes the videos into out, with list files "
-                              "and classes.txt; pack writes them into tar shards in out (data=shards reads them)")
+                              "and classes.txt; pack writes them into tar shards in out (data=shards reads them); "
+                              "extract writes their frames as JPEG folders in out, with rawframes lists and "
+                              "classes.txt (data.format=rawframes reads them)")
     out: Optional[str] = option(None, required=_out_required,
-                                help="the folder to write: required by synth, prepare and pack; check: where the "
-                                     "cleaned lists go (unset: none written)")
-    short_side: int = option(128, low=2, integer=True, commands=_action_reads("prepare"),
-                             help="prepare: the short side of the re-encoded videos (scaled down, never up)")
+                                help="the folder to write: required by synth, prepare, pack and extract; check: where "
+                                     "the cleaned lists go (unset: none written)")
+    short_side: Optional[int] = option(None, low=2, integer=True, commands=_action_reads("prepare", "extract"),
+                                       help="prepare: the short side of the re-encoded videos, scaled down, never up "
+                                            f"(unset: {PREPARE_SHORT_SIDE}); extract: the frames resized so that their "
+                                            "short side is this, up or down, as in the video reader "
+                                            "(data.decode_short_side) (unset: the stored size)")
     gop: int = option(16, low=1, integer=True, commands=_action_reads("prepare"),
                       help="prepare: frames between keyframes (short: cheap seeks for random access)")
     crf: int = option(23, low=0, high=51, integer=True, commands=_action_reads("prepare"),
@@ -190,12 +198,16 @@ class DataCommandConfig:
                                               "data.target_fps=F picks (torchvision's rule), so that clips sampled at "
                                               "that rate decode no frame the resampling throws away; unset: the "
                                               "native rate")
-    workers: int = option(2, low=1, integer=True, commands=_action_reads("check", "prepare"),
-                          help="processes that read or re-encode videos (1: in this process)")
+    quality: int = option(95, low=1, high=100, integer=True, commands=_action_reads("extract"),
+                          help="extract: the JPEG quality of the frames, 1-100 (libjpeg's scale; 95 is OpenCV's "
+                               "default, which mmaction2's frame extraction writes with)")
+    workers: int = option(2, low=1, integer=True, commands=_action_reads("check", "prepare", "extract"),
+                          help="processes that read, re-encode or extract videos (1: in this process)")
     min_frames: int = option(0, low=0, integer=True, commands=_action_reads("check"),
                              help="check: videos with fewer frames are listed as short (0: the clip span, "
                                   "(data.clip_len - 1) x data.frame_interval + 1)")
-    split: str = option("all", choices=("train", "val", "all"), commands=_action_reads("check", "prepare", "pack"),
+    split: str = option("all", choices=("train", "val", "all"),
+                        commands=_action_reads("check", "prepare", "pack", "extract"),
                         help="which split the tool reads: train, val or all (both, where defined)")
     part: Optional[str] = option(None, check=_part, commands=_action_reads("prepare"),
                                  help="prepare: I/N, only the I-th of N deterministic parts of the videos (e.g. a "

@@ -11,15 +11,24 @@ from typing import Any, List, Optional
 from action3d.config.checks import fail, is_int
 from action3d.config.option import READ_VIDEOS, Context, Rule, commands_with, only_when, option, section
 from action3d.data.formats import FORMAT_NAMES
+from action3d.data.formats.rawframes import DEFAULT_FILENAME_TMPL, DEFAULT_START_INDEX, frame_template_problem
 
 SYNTHETIC_MAX_CLASSES = 12  # len(action3d.data.synthetic.CLASSES); a test keeps them equal
 
 # Which commands read each kind of data key.
-DATASET = commands_with("train", "eval", "data check", "data prepare", "data pack")       # which videos
+DATASET = commands_with("train", "eval", "data check", "data prepare", "data pack", "data extract")   # which videos
 SAMPLING = commands_with("train", "eval", "export", READ_VIDEOS)                          # how a clip is made
 DECODING = commands_with("train", "eval", READ_VIDEOS)
 TRAINING = commands_with("train")
+READ_VIDEO_FILES = ("data check", "data prepare", "data pack", "data extract")              # whole videos
 LOADING = commands_with("train", "eval")
+
+
+def _frame_template(value: Any, ctx: Context) -> None:
+    """A file name of frame N: `value.format(N, video=FOLDER)` works and changes with N."""
+    problem = frame_template_problem(value)
+    if problem:
+        fail(ctx.key, value, problem)
 
 
 def _even_size(value: Any, ctx: Context) -> None:
@@ -147,16 +156,19 @@ class DataConfig:
     format: str = option("synthetic", choices=FORMAT_NAMES, commands=DATASET,
                          help="how the dataset is read: synthetic (generated, then list files), list "
                               "(`relative/path.mp4 label` lines), kinetics (annotation CSVs), ucf101 and hmdb51 "
-                              "(official split files), folder (class folders) or shards (tar shards written by "
-                              "`action3d data pack`)")
+                              "(official split files), folder (class folders), rawframes (folders of extracted "
+                              "frames, `VIDEO total_frames label` lists) or shards (tar shards written by `action3d "
+                              "data pack`)")
     root: Optional[str] = option(None, commands=DATASET,
                                  help="the dataset's folder: list-file paths are relative to it (unset: the list's "
-                                      "folder); the class folders (folder, ucf101, hmdb51), the videos (kinetics) or "
-                                      "the packed shards (shards) are under it; synthetic: where the set is generated "
-                                      "(unset: $ACTION3D_CACHE or ~/.cache/action3d)")
+                                      "folder); the class folders (folder, ucf101, hmdb51), the videos (kinetics), "
+                                      "the frame folders (rawframes) or the packed shards (shards) are under it; "
+                                      "synthetic: where the set is generated (unset: $ACTION3D_CACHE or "
+                                      "~/.cache/action3d)")
     train_list: Optional[str] = option(None, commands=DATASET, applies=_split_scored("train"),
-                                       help="the training split: its list file (list, synthetic), its CSV (kinetics), "
-                                            "or its folder of class folders under data.root (folder; unset: train)")
+                                       help="the training split: its list file (list, synthetic, rawframes), its CSV "
+                                            "(kinetics), or its folder of class folders under data.root (folder; "
+                                            "unset: train)")
     val_list: Optional[str] = option(None, commands=DATASET, applies=_split_scored("val"),
                                      help="the validation split, as data.train_list (folder; unset: val); a dataset "
                                           "without one trains without validation and best.pt is the last epoch's")
@@ -165,6 +177,19 @@ class DataConfig:
                                               "unset: classes.txt beside the training list, else 0..K-1 (list files), "
                                               "the sorted class folders of the training split (folder) or the training "
                                               "CSV's sorted labels (kinetics)")
+    # frame folders (data.format=rawframes, mmaction2's RawframeDataset)
+    filename_tmpl: str = option(DEFAULT_FILENAME_TMPL, check=_frame_template, commands=LOADING,
+                                help="rawframes: the file name of frame N in a video's folder, a Python format "
+                                     "string of N (mmaction2's filename_tmpl); `{video}` stands for the folder's own "
+                                     "name, e.g. Charades' `{video}-{:06}.jpg` (quote braces on the command line: "
+                                     "'data.filename_tmpl=\"{video}-{:06}.jpg\"')")
+    start_index: int = option(DEFAULT_START_INDEX, low=0, integer=True, commands=LOADING,
+                              help="rawframes: the number N of a folder's first frame (mmaction2's start_index: 1 for "
+                                   "img_00001.jpg first, 0 for frames numbered from 0)")
+    fps: Optional[float] = option(None, low=0.0, low_open=True, commands=LOADING,
+                                  help="rawframes: the frame rate the folders were extracted at (they carry no "
+                                       "timestamps); data.target_fps, eval.protocol=pyslowfast and ptv need it; unset: "
+                                       "unknown")
     multi_label: bool = option(False, check=_multi_label, commands=DATASET,
                                help="several labels per video: list lines `path label label ...` (mmaction2's "
                                     "multi-class lists; rawframes: `VIDEO total_frames label label ...`), the dataset "
@@ -242,14 +267,17 @@ class DataConfig:
                              "changes the class (the synthetic set's move_left and move_right)")
     decode_short_side: Optional[int] = option(None, low=1, integer=True, commands=DECODING,
                                               help="scale frames inside the decoder (with the RGB conversion) to this "
-                                                   "short side, before any crop: cheaper for large raw videos; unset: "
+                                                   "short side, before any crop: cheaper for large raw videos (frame "
+                                                   "folders: the decoded JPEGs resized, antialiased bilinear); unset: "
                                                    "the stored size")
     decode_threads: int = option(1, low=1, integer=True, commands=DECODING,
-                                 help="decoder threads per loader worker (or per process without workers)")
-    autorotate: bool = option(True, commands=(*DECODING, "data check", "data prepare", "data pack"),
+                                 help="decoder threads per loader worker (or per process without workers); frame "
+                                      "folders: threads decoding the JPEGs of a clip")
+    autorotate: bool = option(True, commands=(*DECODING, *commands_with(READ_VIDEO_FILES)),
                               help="read phone videos stored sideways upright, as their display matrix says (90, 180 "
                                    "or 270 degrees, mirrored too), like players and ffmpeg's autorotate; sizes, crops "
-                                   "and the output of `data prepare` refer to the upright frames. false: the frames as "
+                                   "and the output of `data prepare` and `data extract` refer to the upright frames; "
+                                   "frame folders: JPEGs turned as their EXIF orientation says. false: the frames as "
                                    "stored")
     batch_size: int = option(8, low=1, integer=True, commands=TRAINING,
                              help="training videos per process and micro-batch (each gives data.num_clips clips), and "

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 # Every command name a field may list in `commands=`; `data` is split by its action, since each
 # action reads different keys.
-DATA_ACTIONS = ("synth", "check", "prepare", "pack")
+DATA_ACTIONS = ("synth", "check", "prepare", "pack", "extract")
 COMMANDS = ("train", "eval", "predict", "info", "export", "embed", "explain",
             *(f"data {action}" for action in DATA_ACTIONS))
 RUN_CHECKPOINT = ("eval", "predict", "export", "embed", "explain")   # commands that run a trained model

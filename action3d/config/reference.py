@@ -47,6 +47,10 @@ COMMAND = "python -m action3d.config.reference --write"
 SEE_ALSO: Dict[str, Tuple[Tuple[str, str], ...]] = {
     "model.pretrained": (("Pretrained weights", "../models.md#pretrained-weights-and-fine-tuning"),),
     "data.format": (("Datasets", "../datasets.md#annotation-formats"),),
+    "data.filename_tmpl": (("Frame folders", "../datasets.md#frame-folders-dataformatrawframes"),),
+    "data.start_index": (("Frame folders", "../datasets.md#frame-folders-dataformatrawframes"),),
+    "data.fps": (("Frame folders", "../datasets.md#frame-folders-dataformatrawframes"),),
+    "command-data.quality": (("Frame folders", "../datasets.md#frame-folders-dataformatrawframes"),),
     "data.sampler": (("Imbalanced data", "../tutorials/own-dataset.md#imbalanced-data"),),
     "data.shard_shuffle": (("Training from shards", "../tutorials/kinetics.md#training-from-shards"),),
     "optim.backbone_lr_mult": (("Fine-tuning", "../tutorials/finetuning.md"),),

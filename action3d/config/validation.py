@@ -23,7 +23,7 @@ from action3d.config.commands import NOT_READ, SCHEMAS
 from action3d.config.option import Context, check_value, find_field, rule_of, sections, walk
 
 # Commands that read which videos a dataset holds (and so its format).
-_READ_DATASET = ("train", "eval", "data check", "data prepare", "data pack")
+_READ_DATASET = ("train", "eval", "data check", "data prepare", "data pack", "data extract")
 
 
 def effective_command(cfg: Any, command: str) -> str:
@@ -181,7 +181,7 @@ def _splits_read(cfg: Any, command: str) -> Tuple[Tuple[str, ...], Tuple[str, ..
         return ("train",), ("val",)
     if command == "eval":
         return (cfg.split,), ()
-    if command in ("data check", "data prepare", "data pack"):
+    if command in ("data check", "data prepare", "data pack", "data extract"):
         return ((), ("train", "val")) if cfg.split == "all" else ((cfg.split,), ())
     return (), ()
 

@@ -200,16 +200,22 @@ class VideoDataset(Dataset):
         """What the decoder opens for sample `path`: the file (`ShardDataset` gives the bytes from its shard)."""
         return path
 
+    def _open_reader(self, path: str):
+        """The reader `_decode` samples the clips of `path` from: a `VideoReader` of `_source(path)`
+        (`action3d.data.frames.FrameFolderDataset` opens frame folders instead). Any reader with
+        `num_frames`, `fps`, `path`, `read(indices)` and `close` will do (see `at_frame_rate`)."""
+        from action3d.data.decode import VideoReader
+
+        return VideoReader(self._source(path), short_side=self.decode_short_side, threads=self.decode_threads,
+                           autorotate=self.autorotate)
+
     def _decode(self, path: str, rng: np.random.Generator) -> torch.Tensor:
         """Frames of every sampled clip, `(num_clips, C, clip_len, H, W)` uint8, in one decode pass.
 
         Training draws each clip's start independently anywhere in the video (repeated sampling,
         as PySlowFast); testing spreads the clips evenly.
         """
-        from action3d.data.decode import VideoReader
-
-        with VideoReader(self._source(path), short_side=self.decode_short_side, threads=self.decode_threads,
-                         autorotate=self.autorotate) as video:
+        with self._open_reader(path) as video:
             reader = at_frame_rate(video, self.target_fps)
             if self.train:
                 indices = np.concatenate([
@@ -329,10 +335,15 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
     and the `dataset_class` to build (default VideoDataset): `action3d.engine.data.shared_index`
     gives them, resolved once per job, and for data.format=shards a `ShardDataset`.
     """
+    from action3d.data.formats import format_of
     from action3d.data.index import resolve_index
     from action3d.data.test_transforms import build_test_transform
     from action3d.data.train_transforms import build_train_transform
 
+    if dataset_class is None and format_of(data_cfg).frames:  # folders of JPEGs (data.format=rawframes)
+        from action3d.data.frames import frame_folder_dataset
+
+        dataset_class = frame_folder_dataset(data_cfg, split, protocol=protocol)
     dataset_class = dataset_class or VideoDataset
     if samples is None:
         samples, classes = resolve_index(data_cfg, split)  # cached: see action3d.data.index

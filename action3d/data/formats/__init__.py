@@ -18,13 +18,15 @@ from action3d.data.formats.folder import FolderFormat
 from action3d.data.formats.kinetics import KineticsFormat
 from action3d.data.formats.list_file import ListFormat
 from action3d.data.formats.official_splits import HMDB51Format, UCF101Format
+from action3d.data.formats.rawframes import RawframesFormat
 from action3d.data.formats.shards import ShardsFormat
 from action3d.data.formats.synthetic import SyntheticFormat
 from action3d.errors import fail
 
 # In the order the allowed values are listed to users.
 FORMATS: Tuple[Type[DatasetFormat], ...] = (
-    SyntheticFormat, ListFormat, KineticsFormat, UCF101Format, HMDB51Format, FolderFormat, ShardsFormat)
+    SyntheticFormat, ListFormat, KineticsFormat, UCF101Format, HMDB51Format, FolderFormat, RawframesFormat,
+    ShardsFormat)
 FORMAT_NAMES: Tuple[str, ...] = tuple(f.name for f in FORMATS)
 _BY_NAME: Dict[str, Type[DatasetFormat]] = {f.name: f for f in FORMATS}
 

@@ -19,6 +19,8 @@ What a format declares (class attributes, for the config checks and the docs):
   (`load_shard_split`), never resolved into a sample list (shards).
 - `generated`: `resolve` makes its videos on first use: before that there is nothing on disk to
   check, and in a distributed job rank 0 makes them while the others wait (synthetic).
+- `frames`: its samples are folders of frame images, not video files: the dataset reads them with
+  `action3d.data.frames` (rawframes).
 
 What a format does (methods; the one-line errors name the key at fault):
 - `check()`: its config rules that need no files (`ConfigError`), e.g. shards with
@@ -82,6 +84,7 @@ class DatasetFormat(abc.ABC):
     refuses: ClassVar[Mapping[str, str]] = {}
     streams: ClassVar[bool] = False
     generated: ClassVar[bool] = False
+    frames: ClassVar[bool] = False
 
     def __init__(self, data: DataSection):
         self.data = data
