@@ -28,8 +28,6 @@ from action3d.errors import Action3dError
 
 PACKAGE = Path(action3d.__file__).parent
 REGISTRY = PACKAGE / "data" / "formats" / "__init__.py"
-# The config rewrite (field metadata) takes these comparisons out of config/*; then empty this set.
-PENDING: set = set()
 
 # --------------------------------------------------------------------------- no string dispatch
 
@@ -83,17 +81,12 @@ def test_no_code_outside_the_registry_compares_data_format_with_a_name():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if path == REGISTRY or relative in PENDING:
+        if path == REGISTRY:
             continue
         offenders += [f"action3d/{relative}:{n}: {line}" for n, line in dispatch_lines(path.read_text())]
     assert not offenders, ("ask the format (action3d.data.formats: format_of(data).ATTRIBUTE) instead of comparing "
                            "data.format with a name:\n" + "\n".join(offenders))
 
-
-@pytest.mark.parametrize("relative", sorted(PENDING))
-def test_the_pending_config_files_still_hold_string_dispatch(relative):
-    """Once the config rewrite removed a file's comparisons, it leaves PENDING (so the scan covers it)."""
-    assert dispatch_lines((PACKAGE / relative).read_text()), f"{relative} is clean: remove it from PENDING"
 
 
 # --------------------------------------------------------------------------- the registry
