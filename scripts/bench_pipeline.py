@@ -30,6 +30,13 @@ pass, K independently augmented clips) on the same videos, in clips/s.
 --shards also packs the same training videos into tar shards (`action3d data pack`, into a
 temporary folder) and measures the loader reading them (`data=shards`) at each worker count,
 beside the loader reading the files: clips/s from shards and from files on the same videos.
+
+--per-core measures one loader worker pinned to a core of its own on the clips of torchvision's
+protocol (16 frames at 15 fps, 112-px crops) from generated Kinetics-like videos read five ways:
+raw, after `data prepare` (native rate and 15 fps), as tar shards, and as frame folders written by
+`action3d data extract short_side=128` (data.format=rawframes with data.fps=25): clips/s per core of
+each source on the same clips, the loader cores a GPU would need, and the step fed by the loader
+against the step fed from memory (bench_results/pipeline_per_core.json).
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from torchvision.io import ImageReadMode, decode_jpeg  # here, not per call: forked loader workers inherit it
 
 from action3d.data.dataset import VideoDataset
 from action3d.data.formats.rawframes import (
@@ -151,8 +152,6 @@ class FrameFolderReader:
 
     def _decode(self, index: int) -> torch.Tensor:
         """(3, H, W) uint8 RGB of frame `index`."""
-        from torchvision.io import ImageReadMode, decode_jpeg
-
         path = self.frame_file(index)
         try:
             with open(path, "rb") as f:
