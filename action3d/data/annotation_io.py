@@ -2,6 +2,8 @@
 
 - list file: `relative/path.mp4 label` per line, whitespace separated, `#` starts a comment line,
   paths may not contain spaces; paths are relative to `data.root` (default: the list's folder).
+  Under data.multi_label a line lists one or more labels, `relative/path.mp4 label [label ...]`
+  (mmaction2's multi-class lists), read as the sorted tuple of its class indices.
 - classes file: one class name per line, or `index name` lines (UCF101's classInd.txt).
 - shard index: `data.root/index.json` of a packed dataset (`action3d data pack`).
 
@@ -12,6 +14,7 @@ format only (Kinetics CSVs, UCF101/HMDB51 split files, class folders) live in it
 from __future__ import annotations
 
 import json
+import operator
 import os
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -70,22 +73,47 @@ def parse_labels(fields: Sequence[str], path, number: int, num_classes: Optional
 # --------------------------------------------------------------------------- list files
 
 def read_list_file(path: str | Path, *, root: Optional[str | Path] = None,
-                   num_classes: Optional[int] = None) -> List[Sample]:
-    """Parse `relative/path label` lines; paths are joined to `root` (default: the list's folder)."""
+                   num_classes: Optional[int] = None, multi_label: bool = False) -> List[Sample]:
+    """Parse `relative/path label` lines (`relative/path label [label ...]` under `multi_label`:
+    the labels a sorted tuple); paths are joined to `root` (default: the list's folder)."""
     base = Path(root) if root is not None else Path(path).resolve().parent
     samples = []
     for number, text in content_lines(path):
         fields = text.split()
-        if len(fields) != 2:
+        if multi_label and len(fields) < 2:
+            raise Action3dError(
+                f"{path}:{number}: expected 'relative/path label [label ...]' (paths without spaces), "
+                f"got {len(fields)} field: {text[:80]!r}")
+        if not multi_label and len(fields) != 2:
+            hint = ("; several labels per video need data.multi_label=true" if len(fields) > 2 and
+                    all(_is_integer(f) for f in fields[1:]) else "")
             raise Action3dError(
                 f"{path}:{number}: expected 'relative/path label' (2 fields, paths without spaces), "
-                f"got {len(fields)} fields: {text[:80]!r}")
-        samples.append((str((base / fields[0]).absolute()), parse_label(fields[1], path, number, num_classes)))
+                f"got {len(fields)} fields: {text[:80]!r}{hint}")
+        label = parse_labels(fields[1:], path, number, num_classes, multi_label=multi_label)
+        samples.append((str((base / fields[0]).absolute()), label))
     return samples
 
 
+def _is_integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def label_text(label: Label) -> str:
+    """A label as a list line gives it: `3`, or the class indices of a multi-label sample `3 17`."""
+    try:
+        return str(operator.index(label))  # an int (numpy's too)
+    except TypeError:
+        return " ".join(str(operator.index(v)) for v in label)
+
+
 def write_list_file(path: str | Path, samples: Sequence[Sample], root: str | Path) -> None:
-    """Write `path label` lines, paths relative to `root` where they lie under it (atomic write)."""
+    """Write `path label` lines (`path label label ...` for multi-label samples), paths relative
+    to `root` where they lie under it (atomic write)."""
     root = Path(root).absolute()
     lines = []
     for video, label in samples:
@@ -93,7 +121,7 @@ def write_list_file(path: str | Path, samples: Sequence[Sample], root: str | Pat
         shown = os.path.relpath(video_path, root) if video_path.is_relative_to(root) else str(video_path)
         if any(ch.isspace() for ch in shown):
             raise Action3dError(f"{video}: list files cannot hold paths with whitespace; rename the file")
-        lines.append(f"{shown} {int(label)}\n")
+        lines.append(f"{shown} {label_text(label)}\n")
     atomic_write(path, "".join(lines))
 
 

@@ -1,16 +1,20 @@
 """`VideoDataset`: (video path, label) samples -> `(clip uint8, label, index)`.
 
+The label an item carries is the sample's class index (an int, -1 unknown), or under
+`multi_label` (data.multi_label) a float32 multi-hot vector (K,) of the sample's class indices.
+
 Training: one random clip per item (or `num_clips` random clips, one per segment), a random crop and
 flip. Testing: `num_clips` clips spread evenly x `num_crops` crops; one view gives `(C,T,H,W)`,
 several give `(V,C,T,H,W)` with V = num_clips * num_crops (clip-major).
 
 Bad input never stops a run: a file that cannot be decoded is, in training (`on_error="replace"`),
 replaced by another sample drawn with the worker's seeded generator, and in evaluation
-(`on_error="mark"`) returned as a zero clip with label -1. Either way the failure is appended to a
-small file that every process (data-loader workers included) can write and that the main process
-reads back with `drain_failures()`, which also logs each bad file once (logger "action3d.data").
-If more than `max_fail_ratio` of the first 50 files a process tries fail (or, in training, 20 in a
-row), it raises `DatasetBrokenError` naming the dataset root and a few failing files.
+(`on_error="mark"`) returned as a zero clip with label -1 (a row of -1.0 under multi-label).
+Either way the failure is appended to a small file that every process (data-loader workers
+included) can write and that the main process reads back with `drain_failures()`, which also
+logs each bad file once (logger "action3d.data"). If more than `max_fail_ratio` of the first 50
+files a process tries fail (or, in training, 20 in a row), it raises `DatasetBrokenError` naming
+the dataset root and a few failing files.
 """
 from __future__ import annotations
 
@@ -99,9 +103,12 @@ def _remove_if_owner(path: str, owner_pid: int) -> None:
 class VideoDataset(Dataset):
     """Map-style dataset of videos; works with any sampler, `DistributedSampler` included.
 
-    samples: `(path, label)` pairs (label -1: unknown, for prediction). transform: a callable
-    `(clip, rng) -> clip` from `action3d.data.transforms`. train: random sampling (else evenly
-    spread clips). on_error: "replace" (default in training) or "mark" (default in evaluation).
+    samples: `(path, label)` pairs (label -1: unknown, for prediction; a tuple of class indices
+    under `multi_label`). transform: a callable `(clip, rng) -> clip` from
+    `action3d.data.transforms`. train: random sampling (else evenly spread clips). on_error:
+    "replace" (default in training) or "mark" (default in evaluation). multi_label: items carry
+    float32 multi-hot vectors of `num_classes` (default: len(classes), else one more than the
+    largest label) instead of class indices; an unknown label (-1) gives a row of -1.0.
     """
 
     def __init__(self, samples: Sequence[Tuple[str, int]], *, transform: Callable, train: bool,
@@ -109,7 +116,8 @@ class VideoDataset(Dataset):
                  crop_size: int = 64, out_of_bound: str = "loop", decode_short_side: Optional[int] = None,
                  decode_threads: int = 1, on_error: Optional[str] = None, max_fail_ratio: float = 0.5,
                  root: Optional[str] = None, classes: Optional[Sequence[str]] = None, seed: int = 0,
-                 autorotate: bool = True, target_fps: Optional[float] = None, protocol: str = "action3d"):
+                 autorotate: bool = True, target_fps: Optional[float] = None, protocol: str = "action3d",
+                 multi_label: bool = False, num_classes: Optional[int] = None):
         if not samples:
             raise Action3dError(f"no videos to load (dataset root {root})")
         on_error = on_error or ("replace" if train else "mark")
@@ -119,6 +127,7 @@ class VideoDataset(Dataset):
         # pages one by one (copy-on-read); reading numpy arrays keeps them shared (action3d.data.index).
         self.samples = as_sample_index(samples)
         self.classes = list(classes) if classes is not None else None
+        self.multi_label = multi_label
         self.transform, self.train, self.on_error = transform, train, on_error
         self.clip_len, self.frame_interval, self.num_clips = clip_len, frame_interval, num_clips
         self.num_views = num_clips * (1 if train else num_crops)
@@ -130,6 +139,7 @@ class VideoDataset(Dataset):
         self.variable_views = not train and protocol in VARIABLE_VIEWS   # views per video vary (collate_views)
         self.max_fail_ratio = max_fail_ratio
         self.root = root or os.path.commonpath([os.path.dirname(p) for p, _ in self.samples])
+        self.num_classes = self._count_classes(num_classes)   # of the multi-hot rows; None: single-label
         self.seed = seed
         self.failures = FailureLog()
         self._logged: set = set()  # main process: files already named in the log
@@ -138,6 +148,35 @@ class VideoDataset(Dataset):
         self._known_bad: Dict[str, str] = {}  # per process: path -> reason, never decoded twice
         self._tried = 0  # distinct files tried in this process, up to FAIL_WINDOW
         self._window_failures: List[Tuple[str, str]] = []
+
+    def _count_classes(self, num_classes: Optional[int]) -> Optional[int]:
+        """K of the multi-hot rows (None for single-label items); labels the index holds must fit."""
+        if self.samples.multi_label and not self.multi_label:
+            raise Action3dError(f"dataset at {self.root}: the samples carry several labels per video; "
+                                "set data.multi_label=true to train on them")
+        if not self.multi_label:
+            return None
+        labels = self.samples.labels
+        largest = int(labels.max()) if len(labels) else -1
+        if num_classes is None:
+            num_classes = len(self.classes) if self.classes is not None else largest + 1
+        if largest >= num_classes:
+            raise Action3dError(f"dataset at {self.root}: label {largest} is out of range for "
+                                f"{num_classes} classes")
+        return num_classes
+
+    def target(self, label) -> int | torch.Tensor:
+        """What an item carries for a sample's `label`: the label itself, or under multi-label its
+        float32 multi-hot row (K,), a row of -1.0 for an unknown or unreadable video (-1)."""
+        if not self.multi_label:
+            return label
+        if isinstance(label, (int, np.integer)):
+            if label < 0:
+                return torch.full((self.num_classes,), -1.0)
+            label = (int(label),)
+        row = torch.zeros(self.num_classes, dtype=torch.float32)
+        row[list(label)] = 1.0
+        return row
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -152,10 +191,11 @@ class VideoDataset(Dataset):
         self.seed = seed
         self._rng = None
 
-    def __getitem__(self, key) -> Tuple[torch.Tensor, int, int]:
+    def __getitem__(self, key) -> Tuple[torch.Tensor, int | torch.Tensor, int]:
         """`key` is an index, or `(epoch, index)` from the trainer's sampler: then the sample's
         randomness comes from (seed, epoch, index) alone, whichever worker or process loads it,
-        so a resumed or multi-process run draws exactly what a single uninterrupted one does."""
+        so a resumed or multi-process run draws exactly what a single uninterrupted one does.
+        The label: the sample's (see `target`), or, for a replaced video, its replacement's."""
         if isinstance(key, (tuple, list)):
             epoch, index = int(key[0]), int(key[1])
             rng = np.random.default_rng((self.seed, epoch, index))
@@ -166,9 +206,9 @@ class VideoDataset(Dataset):
             path, label = self.samples[current]
             clip = self._try_load(path, rng)
             if clip is not None:
-                return clip, label, index
+                return clip, self.target(label), index
             if self.on_error == "mark":
-                return torch.zeros(self.clip_shape, dtype=torch.uint8), -1, index
+                return torch.zeros(self.clip_shape, dtype=torch.uint8), self.target(-1), index
             current = self._replacement(rng)
         raise DatasetBrokenError(
             f"dataset at {self.root}: {MAX_ATTEMPTS} files in a row failed to decode while loading "
@@ -333,7 +373,8 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
     num_clips: clips per video (default data.num_clips). samples: load these `(path, label)`
     instead of the annotation list (e.g. `predict` on arbitrary files, label -1), with `classes`
     and the `dataset_class` to build (default VideoDataset): `action3d.engine.data.shared_index`
-    gives them, resolved once per job, and for data.format=shards a `ShardDataset`.
+    gives them, resolved once per job, and for data.format=shards a `ShardDataset`. Under
+    data.multi_label the items carry multi-hot rows of len(classes) classes.
     """
     from action3d.data.formats import format_of
     from action3d.data.index import resolve_index
@@ -357,4 +398,5 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
         crop_size=data_cfg.crop_size, out_of_bound=data_cfg.out_of_bound,
         decode_short_side=data_cfg.decode_short_side, decode_threads=data_cfg.decode_threads,
         max_fail_ratio=data_cfg.max_fail_ratio, root=data_cfg.root, classes=classes, seed=seed,
-        autorotate=data_cfg.autorotate, target_fps=data_cfg.target_fps, protocol=protocol)
+        autorotate=data_cfg.autorotate, target_fps=data_cfg.target_fps, protocol=protocol,
+        multi_label=data_cfg.multi_label, num_classes=len(classes) if classes is not None else None)

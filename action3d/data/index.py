@@ -1,21 +1,22 @@
 """Compact sample lists and the resolved-annotation cache, for datasets of hundreds of thousands of videos.
 
 `SampleIndex` holds `(path, label)` samples in three numpy arrays (the path bytes, their offsets,
-the labels) instead of a list of Python tuples. DataLoader workers are forked copies of the main
-process: reading a Python object writes its reference count, so every page of a list of tuples
-that a worker touches becomes a private copy (PyTorch's "copy-on-read"), about 100 MiB per
-worker over one epoch at Kinetics-700 size. A worker reading a numpy array writes nothing, so its
+the labels; a multi-label index adds a fourth, where each sample's labels start) instead of a list
+of Python tuples. DataLoader workers are forked copies of the main process: reading a Python
+object writes its reference count, so every page of a list of tuples that a worker touches
+becomes a private copy (PyTorch's "copy-on-read"), about 100 MiB per worker over one epoch at
+Kinetics-700 size. A worker reading a numpy array writes nothing, so its
 pages stay shared (measured by scripts/bench_scale.py).
 
 `resolve_index(data_cfg, split)` is `annotations.load_split` (read the annotation files, walk the
 dataset root, match, report missing files) with its result cached under
 `$ACTION3D_CACHE/index/` (`~/.cache/action3d/index/`), so the dataset root may be read-only. The
-cache key is a hash of the format, the root path, the split and the bytes of every annotation file
-(the data format names them: `DatasetFormat.annotation_files`); a cached entry also records the
-modification time of every folder that resolving listed (`DatasetFormat.listed_folders`), and is
-rebuilt when one of them changed (a video added, removed or renamed), or when one had changed
-less than `RACY_NS` before the entry was written. A warm load reads the annotation files (to hash
-them), stats those folders and loads the arrays.
+cache key is a hash of the format, the root path, the split, data.multi_label and the bytes of
+every annotation file (the data format names them: `DatasetFormat.annotation_files`); a cached
+entry also records the modification time of every folder that resolving listed
+(`DatasetFormat.listed_folders`), and is rebuilt when one of them changed (a video added, removed
+or renamed), or when one had changed less than `RACY_NS` before the entry was written. A warm load
+reads the annotation files (to hash them), stats those folders and loads the arrays.
 """
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from action3d.data.annotation_io import Label
 from action3d.data.formats import format_of
 from action3d.files import atomic_write
 
 log = logging.getLogger("action3d.data")
 
-CACHE_VERSION = 1        # bump when the cached content or its meaning changes
+CACHE_VERSION = 2        # bump when the cached content or its meaning changes (2: data.multi_label, label rows)
 RACY_NS = 2_000_000_000  # folder times this close to the resolution are not trusted (see _load_cached)
 
 
@@ -44,47 +46,77 @@ class SampleIndex:
     """`(path, label)` samples in compact arrays; reads like a sequence of tuples.
 
     Paths are stored as UTF-8 (`os.fsencode`) bytes after a common prefix, concatenated into one
-    uint8 array with int64 offsets; labels are an int64 array (`labels`, -1: unknown). Pickling
-    copies three arrays, so it is cheap to send to loader workers or other ranks.
+    uint8 array with int64 offsets. Labels: one int64 per sample (`labels`, -1: unknown), or, for
+    a multi-label index (data.multi_label), compressed rows: `labels` holds every sample's class
+    indices one after the other and `label_offsets` (N + 1 int64) where each sample's start, so
+    sample i's labels are `labels[label_offsets[i]:label_offsets[i + 1]]` and it reads back as
+    the sorted tuple of them. Either way no Python object per sample is kept. Pickling copies a
+    few arrays, so it is cheap to send to loader workers or other ranks.
     """
 
-    def __init__(self, prefix: str, data: np.ndarray, offsets: np.ndarray, labels: np.ndarray):
-        if len(offsets) != len(labels) + 1:
-            raise ValueError(f"SampleIndex: {len(offsets)} offsets for {len(labels)} labels")
+    def __init__(self, prefix: str, data: np.ndarray, offsets: np.ndarray, labels: np.ndarray,
+                 label_offsets: np.ndarray | None = None):
+        rows = len(labels) if label_offsets is None else len(label_offsets) - 1
+        if len(offsets) != rows + 1:
+            raise ValueError(f"SampleIndex: {len(offsets)} offsets for {rows} samples' labels")
+        if label_offsets is not None and (len(label_offsets) < 1 or label_offsets[0] != 0
+                                          or label_offsets[-1] != len(labels)):
+            raise ValueError(f"SampleIndex: label offsets do not span the {len(labels)} labels")
         self.prefix = prefix
         self._data = np.ascontiguousarray(data, dtype=np.uint8)
         self._offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         self.labels = np.ascontiguousarray(labels, dtype=np.int64)
+        self.label_offsets = None if label_offsets is None else np.ascontiguousarray(label_offsets, dtype=np.int64)
 
     @classmethod
-    def from_pairs(cls, pairs: Iterable[tuple[str, int]]) -> SampleIndex:
+    def from_pairs(cls, pairs: Iterable[tuple[str, Label]]) -> SampleIndex:
+        """An index of `(path, label)` pairs: labels ints (one per sample), or for a multi-label
+        index sequences of class indices (kept sorted and unique; an int k is read as (k,))."""
         paths, labels = [], []
         for path, label in pairs:
             paths.append(str(path))
-            labels.append(int(label))
+            labels.append(label)
         prefix = os.path.commonprefix(paths) if len(paths) > 1 else ""
         encoded = [os.fsencode(p[len(prefix):]) for p in paths]
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        return cls(prefix, data, offsets, np.asarray(labels, dtype=np.int64))
+        if not any(isinstance(label, (tuple, list, np.ndarray)) for label in labels):
+            return cls(prefix, data, offsets, np.asarray([int(label) for label in labels], dtype=np.int64))
+        rows = [_label_row(label) for label in labels]
+        label_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in rows], out=label_offsets[1:])
+        values = np.fromiter((v for r in rows for v in r), dtype=np.int64, count=int(label_offsets[-1]))
+        return cls(prefix, data, offsets, values, label_offsets)
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether each sample holds a tuple of class indices (a multi-label index)."""
+        return self.label_offsets is not None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self._offsets) - 1
 
     def path(self, index: int) -> str:
         start, end = self._offsets[index], self._offsets[index + 1]
         return self.prefix + os.fsdecode(self._data[start:end].tobytes())
 
-    def __getitem__(self, index: int) -> tuple[str, int]:
+    def label(self, index: int) -> Label:
+        """Sample `index`'s label: an int, or the tuple of its class indices (multi-label)."""
+        if self.label_offsets is None:
+            return int(self.labels[index])
+        start, end = self.label_offsets[index], self.label_offsets[index + 1]
+        return tuple(int(v) for v in self.labels[start:end])
+
+    def __getitem__(self, index: int) -> tuple[str, Label]:
         index = int(index)
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"sample {index} out of range (0..{len(self) - 1})")
-        return self.path(index), int(self.labels[index])
+        return self.path(index), self.label(index)
 
-    def __iter__(self) -> Iterator[tuple[str, int]]:
+    def __iter__(self) -> Iterator[tuple[str, Label]]:
         return (self[i] for i in range(len(self)))
 
     def __eq__(self, other) -> bool:
@@ -96,18 +128,24 @@ class SampleIndex:
 
     @property
     def nbytes(self) -> int:
-        return self._data.nbytes + self._offsets.nbytes + self.labels.nbytes
+        extra = 0 if self.label_offsets is None else self.label_offsets.nbytes
+        return self._data.nbytes + self._offsets.nbytes + self.labels.nbytes + extra
 
     def __repr__(self) -> str:
-        return f"SampleIndex({len(self)} samples, {self.nbytes / 2**20:.1f} MiB, prefix {self.prefix!r})"
+        kind = ", multi-label" if self.multi_label else ""
+        return f"SampleIndex({len(self)} samples{kind}, {self.nbytes / 2**20:.1f} MiB, prefix {self.prefix!r})"
 
     # -- files ----------------------------------------------------------------------------------
 
     def arrays(self, **meta) -> dict[str, np.ndarray]:
-        """The arrays to store, with `meta` (JSON-able) as one uint8 array: no pickle needed to load."""
+        """The arrays to store, with `meta` (JSON-able) as one uint8 array: no pickle needed to load.
+        A multi-label index adds `label_offsets` (a single-label one stores what it always did)."""
         header = {"prefix": self.prefix, **meta}
-        return {"data": self._data, "offsets": self._offsets, "labels": self.labels,
-                "meta": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        arrays = {"data": self._data, "offsets": self._offsets, "labels": self.labels,
+                  "meta": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+        if self.label_offsets is not None:
+            arrays["label_offsets"] = self.label_offsets
+        return arrays
 
     def save(self, path: str | os.PathLike, **meta) -> Path:
         """Write an `.npz` atomically (see `action3d.files.atomic_write`)."""
@@ -120,11 +158,21 @@ class SampleIndex:
         """The index stored by `save` and its meta dict (raises OSError/ValueError/KeyError when damaged)."""
         with np.load(path, allow_pickle=False) as arrays:
             meta = json.loads(arrays["meta"].tobytes().decode())
-            index = cls(meta["prefix"], arrays["data"], arrays["offsets"], arrays["labels"])
+            label_offsets = arrays["label_offsets"] if "label_offsets" in arrays.files else None
+            index = cls(meta["prefix"], arrays["data"], arrays["offsets"], arrays["labels"], label_offsets)
         return index, meta
 
 
-def as_sample_index(samples: Iterable[tuple[str, int]]) -> SampleIndex:
+def _label_row(label: Label) -> list[int]:
+    """A multi-label sample's class indices, sorted and unique (an int k: [k])."""
+    if isinstance(label, (int, np.integer)):
+        if label < 0:
+            raise ValueError(f"SampleIndex: label {label} (unknown) in a multi-label index; give the class indices")
+        return [int(label)]
+    return sorted({int(v) for v in np.asarray(label).reshape(-1)})
+
+
+def as_sample_index(samples: Iterable[tuple[str, Label]]) -> SampleIndex:
     """`samples` itself if it is a `SampleIndex` (or a subclass), else a new one built from the pairs."""
     return samples if isinstance(samples, SampleIndex) else SampleIndex.from_pairs(samples)
 
@@ -155,10 +203,11 @@ def folder_times(tops: Sequence[Path]) -> dict[str, int]:
 
 
 def cache_key(data_cfg, split: str, files: Sequence[Path]) -> str:
-    """A hash of the format, the root path, the split and every annotation file's name and bytes."""
+    """A hash of the format, the root path, the split, data.multi_label (the same list reads as
+    one label or a tuple of labels per line) and every annotation file's name and bytes."""
     digest = hashlib.blake2b(digest_size=16)
     root = os.path.abspath(data_cfg.root) if data_cfg.root else ""
-    head = [CACHE_VERSION, data_cfg.format, root, split, data_cfg.split,
+    head = [CACHE_VERSION, data_cfg.format, root, split, data_cfg.split, bool(data_cfg.multi_label),
             [str(f) for f in files]]
     digest.update(json.dumps(head).encode())
     for path in files:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from action3d.data.annotation_io import SHARD_INDEX_FILE, SHARDS_FORMAT, VIDEO_EXTENSIONS
-from action3d.data.index import SampleIndex
+from action3d.data.annotation_io import SHARD_INDEX_FILE, SHARDS_FORMAT, VIDEO_EXTENSIONS, Label, label_text
+from action3d.data.index import SampleIndex, as_sample_index
 from action3d.errors import Action3dError
 from action3d.files import atomic_write
 
@@ -88,17 +88,21 @@ class _ShardWriter:
         self.stream = open(self.part, "wb")
         self.tar = TarWriter(self.stream, encoder=False, mtime=0)
 
-    def write(self, position: int, path: str, label: int, classes: Sequence[str]) -> int:
-        """Add the video at `path` as sample `position`; return the bytes written."""
+    def write(self, position: int, path: str, label: Label, classes: Sequence[str]) -> int:
+        """Add the video at `path` as sample `position` (`label`: an int, or a multi-label sample's
+        tuple of class indices); return the bytes written."""
         try:
             with open(path, "rb") as f:
                 video = f.read()
         except OSError as err:
             raise Action3dError(f"pack: cannot read {path} ({err.strerror or err})") from None
         suffix = Path(path).suffix.lower().lstrip(".")
-        meta = {"path": path, "label": label, "class": classes[label] if 0 <= label < len(classes) else None}
+        if isinstance(label, tuple):
+            meta = {"path": path, "labels": list(label), "classes": [classes[k] for k in label]}
+        else:
+            meta = {"path": path, "label": label, "class": classes[label] if 0 <= label < len(classes) else None}
         return self.tar.write({"__key__": sample_key(position), suffix if suffix in VIDEO_SUFFIXES else "mp4": video,
-                               "cls": str(label).encode(), "json": json.dumps(meta).encode()})
+                               "cls": label_text(label).encode(), "json": json.dumps(meta).encode()})
 
     def finish(self) -> None:
         self.tar.close()
@@ -123,7 +127,10 @@ def pack_dataset(splits: dict[str, SampleIndex], *, classes: Sequence[str], out:
     if shard_mb <= 0:
         raise Action3dError(f"shard_mb={shard_mb} is not allowed: must be > 0")
     out.mkdir(parents=True, exist_ok=True)
-    index = {"format": SHARDS_FORMAT, "classes": list(classes), "seed": seed, "source": source or {}, "splits": {}}
+    splits = {split: as_sample_index(samples) for split, samples in splits.items()}
+    multi_label = any(samples.multi_label for samples in splits.values())
+    index = {"format": SHARDS_FORMAT, "classes": list(classes), "multi_label": multi_label, "seed": seed,
+             "source": source or {}, "splits": {}}
     failures: list[str] = []
     for split, samples in splits.items():
         entry, skipped = pack_split(samples, classes=classes, out=out, split=split,

@@ -7,13 +7,14 @@ reading a few hundred large files front to back is not. `shard_pack.pack_dataset
 random order so that every shard mixes the classes:
 
     DIR/index.json                 format, classes, per split: samples, shards (name, first key, count)
-    DIR/train-samples.npz          per key: the source video's path and its label (a `SampleIndex`)
+    DIR/train-samples.npz          per key: the source video's path and its label(s) (a `SampleIndex`)
     DIR/train/train-000000.tar     000000000.mp4  000000000.cls  000000000.json  000000001.mp4 ...
 
 A sample's key is its position in the pack order (shard j holds keys first_j .. first_j + count_j - 1);
-`.cls` is its label as text, `.json` names the source video. `ShardDataset` reads them with the
-webdataset library (`tar_file_expander`, `group_by_keys`, `shuffle`) and yields the same items as
-`VideoDataset`, `(clip uint8, label, key)`, decoding each video from memory with the same code.
+`.cls` is its label as text (a multi-label pack's: its class indices, `3 17`), `.json` names the
+source video. `ShardDataset` reads them with the webdataset library (`tar_file_expander`,
+`group_by_keys`, `shuffle`) and yields the same items as `VideoDataset`, `(clip uint8, label, key)`
+(under data.multi_label the label a multi-hot row), decoding each video from memory with the same code.
 
 Training (`assign(train=True)`): each epoch orders the shards by a permutation of (seed, epoch);
 their samples, in that order, are cut into ranks x workers equal, contiguous ranges of
@@ -47,7 +48,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from action3d.data.annotation_io import SHARD_INDEX_FILE, read_shard_index
+from action3d.data.annotation_io import SHARD_INDEX_FILE, Label, read_shard_index
 from action3d.data.dataset import MAX_ATTEMPTS, DatasetBrokenError, VideoDataset
 from action3d.data.index import SampleIndex
 from action3d.data.shard_pack import VIDEO_SUFFIXES, sample_key
@@ -72,7 +73,7 @@ class ShardSamples(SampleIndex):
     """The samples of one packed split in key order (`[key] -> (source path, label)`) and its shards."""
 
     def __init__(self, table: SampleIndex, shards: Sequence[Shard]):
-        super().__init__(table.prefix, table._data, table._offsets, table.labels)
+        super().__init__(table.prefix, table._data, table._offsets, table.labels, table.label_offsets)
         self.shards = list(shards)
 
 
@@ -99,7 +100,7 @@ class _Raw(NamedTuple):
 
     key: int
     name: str          # the source video's path: what the log and reports name
-    label: int
+    label: Label       # an int, or a multi-label pack's tuple of class indices
     video: bytes
     shard: str
     problem: str = ""  # why it could not be read from the shard ("" when it could)
@@ -265,15 +266,22 @@ class ShardDataset(VideoDataset, IterableDataset):
         name = self.samples.path(key)
         videos = [value for suffix, value in sample.items() if suffix in VIDEO_SUFFIXES]
         try:
-            label = int(sample["cls"])
+            fields = sample["cls"].split()
+            if self.samples.multi_label:
+                label = tuple(sorted({int(f) for f in fields}))
+            elif len(fields) == 1:
+                label = int(fields[0])
+            else:
+                raise ValueError(fields)
         except (KeyError, ValueError):
-            return _Raw(key, name, -1, b"", shard.path, "its .cls label is missing or not an integer")
+            return _Raw(key, name, self.samples.label(key), b"", shard.path,
+                        "its .cls label is missing or not an integer")
         if len(videos) != 1:
             return _Raw(key, name, label, b"", shard.path, f"{len(videos)} video members instead of 1")
         return _Raw(key, name, label, videos[0], shard.path)
 
     def _lost(self, shard: Shard, key: int, why: str) -> _Raw:
-        return _Raw(key, self.samples.path(key), int(self.samples.labels[key]), b"", shard.path, why)
+        return _Raw(key, self.samples.path(key), self.samples.label(key), b"", shard.path, why)
 
     def _items(self, raws: Iterator[_Raw], *, epoch: int, skip: int) -> Iterator[tuple[torch.Tensor, int, int]]:
         """Decoded items; the first `skip` samples are read, not decoded (resume). A sample that does
@@ -304,7 +312,7 @@ class ShardDataset(VideoDataset, IterableDataset):
             elif clip is None:
                 clip, label = self._replace(raw, [*recent, *peek()], rng)
             recent.append(raw)
-            yield clip, label, raw.key
+            yield clip, self.target(label), raw.key
 
     def _load(self, raw: _Raw, rng: np.random.Generator) -> torch.Tensor | None:
         """The clip of `raw`, or None after recording (once per process and sample) why not."""
@@ -327,7 +335,7 @@ class ShardDataset(VideoDataset, IterableDataset):
         raw = self._payload
         return MemoryVideo(raw.video, f"{path} (sample {sample_key(raw.key)} of {raw.shard})")
 
-    def _replace(self, raw: _Raw, candidates: list[_Raw], rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+    def _replace(self, raw: _Raw, candidates: list[_Raw], rng: np.random.Generator) -> tuple[torch.Tensor, Label]:
         for k in rng.permutation(len(candidates))[:MAX_ATTEMPTS - 1]:
             other = candidates[int(k)]
             if other.key != raw.key and other.name not in self._known_bad:

@@ -5,6 +5,13 @@ then diagonal moves), so no single frame tells the class: a model has to compare
 nuisance is real: a random textured background with static distractor shapes of the same kinds,
 random shape, colour, size, speed and start position, sensor noise, and H.264 compression.
 
+The multi-label set (data.multi_label=true, `make_synthetic(..., multi_label=True)`) overlays
+motions: each video has a first class (as many videos per class as the single-label set) and,
+in 3 of 4 videos (`PAIR_SHARE`), a second class drawn from the others; 1-2 shapes move each
+class's way in the same clip, so the labels are the one or two classes whose motion is shown.
+Its lists hold `path label [label]` lines, its videos are `train/FIRST/FIRST+SECOND_NNNN.mp4`, and
+it lives in a cache folder of its own (`synthetic_folder_name`).
+
 `make_synthetic(out_dir, cfg)` writes `train/CLASS/*.mp4`, `val/CLASS/*.mp4`, `train.txt`,
 `val.txt` (list files) and `classes.txt`. `ensure_synthetic(data_cfg)` generates the set on first
 use into a cache folder (`$ACTION3D_CACHE` or `~/.cache/action3d`) and fills in data.root,
@@ -33,6 +40,8 @@ from action3d.errors import Action3dError
 log = logging.getLogger("action3d.data")
 
 GENERATOR_VERSION = 2  # bump when the frames change, so cached sets are regenerated
+MULTI_LABEL_VERSION = 1  # bump when the multi-label set's frames or labels change
+PAIR_SHARE = 0.75  # multi-label set: the share of videos that show a second class's motion too
 CLASSES = ("move_right", "move_left", "move_down", "move_up", "rotate_cw", "rotate_ccw", "grow",
            "shrink", "move_down_right", "move_up_left", "move_up_right", "move_down_left")
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1), "down_right": (1, 1),
@@ -174,6 +183,17 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
     (T, size, size) bool (pixels a shape covers at least half of; a distractor hidden behind a
     mover is not marked). The frames are the same either way: the masks draw no random numbers.
     """
+    return render_motions([name], rng, num_frames=num_frames, size=size, movers_per_class=(2, 4),
+                          with_masks=with_masks)
+
+
+def render_motions(names: Sequence[str], rng: np.random.Generator, *, num_frames: int, size: int,
+                   movers_per_class: Tuple[int, int] = (1, 2), with_masks: bool = False
+                   ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """`render_video` with the motions of several classes overlaid: for each class of `names`,
+    `movers_per_class` (low, high: inclusive) shapes moving its way, drawn in a random order over
+    the same background and distractors (the multi-label set). One name and (2, 4) draw exactly
+    the random numbers `render_video` always drew."""
     background = textured_background(rng, size)
     distractors = []
     for _ in range(int(rng.integers(0, 3))):  # static distractors: only motion tells the movers apart
@@ -185,10 +205,14 @@ def render_video(name: str, rng: np.random.Generator, *, num_frames: int, size: 
                    color=contrasting_color(rng, background, 120))
         distractors.append(dict(kind=kind, center=center, radius=radius, angle=angle))
     movers = []
-    for _ in range(int(rng.integers(2, 5))):
-        kind = SHAPES[int(rng.integers(len(SHAPES)))]
-        color = contrasting_color(rng, background)  # before the path: the order of the random draws is fixed
-        movers.append((kind, color, *motion_path(name, rng, num_frames=num_frames, size=size)))
+    low, high = movers_per_class
+    for name in names:
+        for _ in range(int(rng.integers(low, high + 1))):
+            kind = SHAPES[int(rng.integers(len(SHAPES)))]
+            color = contrasting_color(rng, background)  # before the path: the order of the random draws is fixed
+            movers.append((kind, color, *motion_path(name, rng, num_frames=num_frames, size=size)))
+    if len(names) > 1:  # no class always on top
+        movers = [movers[int(i)] for i in rng.permutation(len(movers))]
     frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
     for i in range(num_frames):
         canvas = background.copy()
@@ -258,24 +282,44 @@ def _video_plan(cfg: Settings) -> Iterator[Tuple[str, str, int, int]]:
                 yield split, name, label, number
 
 
-def make_synthetic(out_dir: str | Path, cfg: Settings, *, progress: bool = True) -> Path:
-    """Write the synthetic dataset into `out_dir`; returns `out_dir` (train.txt, val.txt, classes.txt)."""
+def multi_label_classes(first: int, rng: np.random.Generator, num_classes: int) -> Tuple[int, ...]:
+    """The classes of one video of the multi-label set: `first`, and in `PAIR_SHARE` of the videos
+    a second class drawn uniformly from the others (sorted)."""
+    if rng.random() >= PAIR_SHARE:
+        return (first,)
+    second = int(rng.integers(num_classes - 1))
+    return tuple(sorted((first, second + (second >= first))))
+
+
+def make_synthetic(out_dir: str | Path, cfg: Settings, *, progress: bool = True, multi_label: bool = False) -> Path:
+    """Write the synthetic dataset into `out_dir`; returns `out_dir` (train.txt, val.txt, classes.txt).
+    multi_label: the multi-label set (see the module docstring), `path label [label]` lists."""
     check_fields(type(cfg), cfg, prefix="data.synthetic.")
     out_dir = Path(out_dir)
-    lists: Dict[str, List[Tuple[str, int]]] = {"train": [], "val": []}
+    lists: Dict[str, List[Tuple[str, Union[int, Tuple[int, ...]]]]] = {"train": [], "val": []}
     plan = list(_video_plan(cfg))
     for split, name, label, number in tqdm(plan, desc="synthetic videos", disable=not progress,
                                            unit="video", leave=False):
         # one generator per video, keyed by its place in the set: any subset is reproducible
-        rng = np.random.default_rng([cfg.seed, 0 if split == "train" else 1, label, number])
-        path = out_dir / split / name / f"{name}_{number:04d}.mp4"
+        if multi_label:  # streams 3 and 4: neither the single-label set's (0, 1) nor write_sequence's (2)
+            rng = np.random.default_rng([cfg.seed, 3 if split == "train" else 4, label, number])
+            labels = multi_label_classes(label, rng, cfg.num_classes)
+            names = [name] + [CLASSES[k] for k in labels if k != label]   # its first class first
+            path = out_dir / split / name / f"{'+'.join(names)}_{number:04d}.mp4"
+            frames = render_motions(names, rng, num_frames=cfg.num_frames, size=cfg.size)
+        else:
+            rng = np.random.default_rng([cfg.seed, 0 if split == "train" else 1, label, number])
+            labels, path = label, out_dir / split / name / f"{name}_{number:04d}.mp4"
+            frames = render_video(name, rng, num_frames=cfg.num_frames, size=cfg.size)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_mp4(path, render_video(name, rng, num_frames=cfg.num_frames, size=cfg.size))
-        lists[split].append((str(path), label))
+        write_mp4(path, frames)
+        lists[split].append((str(path), labels))
     write_list_file(out_dir / "train.txt", lists["train"], out_dir)
     write_list_file(out_dir / "val.txt", lists["val"], out_dir)
-    (out_dir / "synthetic.json").write_text(json.dumps(
-        {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(cfg)}, indent=1) + "\n")
+    settings = {"generator_version": GENERATOR_VERSION, **dataclasses.asdict(cfg)}
+    if multi_label:
+        settings.update(multi_label=True, multi_label_version=MULTI_LABEL_VERSION, pair_share=PAIR_SHARE)
+    (out_dir / "synthetic.json").write_text(json.dumps(settings, indent=1) + "\n")
     write_classes_file(out_dir / "classes.txt", CLASSES[:cfg.num_classes])  # last: marks it complete
     return out_dir
 
@@ -284,8 +328,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ACTION3D_CACHE") or Path.home() / ".cache" / "action3d")
 
 
-def synthetic_folder_name(cfg: Settings) -> str:
-    return (f"synthetic-v{GENERATOR_VERSION}-c{cfg.num_classes}-n{cfg.train_per_class}x{cfg.val_per_class}"
+def synthetic_folder_name(cfg: Settings, *, multi_label: bool = False) -> str:
+    """The cache folder of a set: the single-label and the multi-label set never share one."""
+    kind = f"synthetic-multilabel{MULTI_LABEL_VERSION}" if multi_label else "synthetic"
+    return (f"{kind}-v{GENERATOR_VERSION}-c{cfg.num_classes}-n{cfg.train_per_class}x{cfg.val_per_class}"
             f"-f{cfg.num_frames}-s{cfg.size}-seed{cfg.seed}")
 
 
@@ -310,13 +356,15 @@ def _exclusive(lock_path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _generate_once(folder: Path, cfg: Settings, progress: bool) -> None:
+def _generate_once(folder: Path, cfg: Settings, progress: bool, multi_label: bool = False) -> None:
     """Make the set in `folder` unless it is there; safe when several processes call it at once
     (a lock makes the others wait, and the set is written to a temporary folder then renamed)."""
     if is_complete(folder):
+        _check_kind(folder, multi_label)
         return
     with _exclusive(folder.with_name(folder.name + ".lock")):
         if is_complete(folder):  # another process made it while we waited
+            _check_kind(folder, multi_label)
             return
         if folder.exists() and any(folder.iterdir()):
             raise Action3dError(f"data.root={folder}: folder exists but holds no complete synthetic set "
@@ -326,7 +374,7 @@ def _generate_once(folder: Path, cfg: Settings, progress: bool) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp", dir=folder.parent))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is readable like any folder
         try:
-            make_synthetic(tmp, cfg, progress=progress)
+            make_synthetic(tmp, cfg, progress=progress, multi_label=multi_label)
             if folder.exists():
                 folder.rmdir()  # empty (checked above)
             os.rename(tmp, folder)
@@ -335,13 +383,28 @@ def _generate_once(folder: Path, cfg: Settings, progress: bool) -> None:
             raise
 
 
+def _check_kind(folder: Path, multi_label: bool) -> None:
+    """A complete set in `folder` is of the kind asked for (data.root may name either)."""
+    try:
+        made = bool(json.loads((folder / "synthetic.json").read_text()).get("multi_label", False))
+    except (OSError, ValueError, AttributeError):
+        return  # made by hand or by an older version: its lists tell
+    if made != multi_label:
+        kinds = {True: "the multi-label synthetic set", False: "the single-label synthetic set"}
+        raise Action3dError(f"data.root={folder} holds {kinds[made]} but data.multi_label="
+                            f"{str(multi_label).lower()} asks for {kinds[multi_label][4:]}; choose another data.root")
+
+
 def ensure_synthetic(data_cfg, *, progress: bool = True):
-    """Return a copy of `data_cfg` with root/train_list/val_list/classes_file of the synthetic set,
-    generating it on first use (into data.root if set, else the cache folder)."""
+    """Return a copy of `data_cfg` with root/train_list/val_list/classes_file of the synthetic set
+    (the multi-label set under data.multi_label), generating it on first use (into data.root if
+    set, else the cache folder)."""
     cfg = data_cfg.synthetic
     check_fields(type(cfg), cfg, prefix="data.synthetic.")
-    folder = Path(data_cfg.root) if data_cfg.root else cache_dir() / synthetic_folder_name(cfg)
-    _generate_once(folder.absolute(), cfg, progress)
+    multi_label = data_cfg.multi_label
+    folder = (Path(data_cfg.root) if data_cfg.root
+              else cache_dir() / synthetic_folder_name(cfg, multi_label=multi_label))
+    _generate_once(folder.absolute(), cfg, progress, multi_label)
     generated = {"root": str(folder), "train_list": str(folder / "train.txt"),
                  "val_list": str(folder / "val.txt"), "classes_file": str(folder / "classes.txt")}
     # Paths the user set (e.g. data.val_list=subset.txt for an evaluation) are kept.

@@ -53,6 +53,11 @@ def shared_index(data_cfg: DictConfig, split: str, env: Optional[dist_utils.Dist
     a `ShardDataset`."""
     if format_of(data_cfg).streams:
         samples, classes = load_shard_split(data_cfg.root, split)
+        if samples.multi_label != data_cfg.multi_label:
+            packed = "a multi-label" if samples.multi_label else "a single-label"
+            raise Action3dError(f"data.multi_label={str(data_cfg.multi_label).lower()} but the shards at "
+                                f"data.root={data_cfg.root} hold {packed} dataset (their {split} split); "
+                                f"set data.multi_label={str(samples.multi_label).lower()}")
         return {"samples": samples, "classes": classes, "dataset_class": ShardDataset}
     resolved: Any = None
     if env is None or env.is_main:

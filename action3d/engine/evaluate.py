@@ -75,6 +75,9 @@ def evaluate(trained: TrainedModel, data_cfg: DataConfig, *, split: str = "val",
     if data_cfg.multi_label != multi_label:
         raise Action3dError(f"data.multi_label={data_cfg.multi_label} but ckpt={trained.path} was trained with "
                             f"data.multi_label={multi_label}")
+    if multi_label and label_map is not None:
+        raise Action3dError(f"data.multi_label=true: ckpt={trained.path} is a zoo model with a softmax head over its "
+                            "own classes; multi-label evaluation needs a model trained with data.multi_label=true")
     dataset = build_dataset(data_cfg, split, train=False, num_clips=num_clips, num_crops=num_crops,
                             protocol=protocol, **shared_index(data_cfg, split, env))  # resolved by rank 0 only
     if label_map is None and list(dataset.classes) != trained.classes:

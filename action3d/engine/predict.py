@@ -53,7 +53,7 @@ def predict(trained: TrainedModel, videos: Sequence[str], *, data_cfg: DataConfi
     """
     data_cfg = trained.config.data if data_cfg is None else data_cfg
     dataset = build_dataset(data_cfg, "val", train=False, num_clips=num_clips, num_crops=num_crops,
-                            samples=[(str(v), -1) for v in videos])
+                            samples=[(str(v), -1) for v in videos], classes=trained.classes)
     k = min(topk, len(trained.classes))
     results: list[dict[str, Any]] = []
     for i, video in enumerate(videos):

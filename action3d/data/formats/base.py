@@ -24,7 +24,9 @@ What a format declares (class attributes, for the config checks and the docs):
 
 What a format does (methods; the one-line errors name the key at fault):
 - `check()`: its config rules that need no files (`ConfigError`), e.g. shards with
-  data.sampler=balanced, the synthetic generator's ranges. Runs on the command line's check.
+  data.sampler=balanced, the synthetic generator's ranges. Runs on the command line's check. By
+  default it refuses data.multi_label=true where `refuses` names "multi_label" (the formats whose
+  annotations give one label per video: `one_label_per_video`), whoever set it.
 - `declared_classes()`: (count, key) when the config alone fixes the number of classes.
 - `preflight(required=..., optional=...)`: the files and folders that loading the splits will
   read exist (`Action3dError`); before any run directory is made (`action3d.commands.preflight`).
@@ -46,10 +48,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from action3d.data.annotation_io import SPLITS, Sample
-from action3d.errors import Action3dError
+from action3d.errors import Action3dError, fail
 
 DataSection = Any  # a DataConfig, or an OmegaConf node with the DataConfig schema
 SPLIT_KEYS = {"train": "train_list", "val": "val_list"}  # the data key that names each split's annotation
+
+
+def one_label_per_video(name: str, what: str) -> str:
+    """Why data.format=`name` refuses data.multi_label (`what`: where its one label per video comes from)."""
+    return (f"data.format={name} gives one label per video ({what}); several labels per video need list files "
+            "(data.format=list, 'path label label ...' lines)")
 
 
 def is_set(value: Any) -> bool:
@@ -96,7 +104,13 @@ class DatasetFormat(abc.ABC):
 
     def check(self) -> None:
         """Raise `ConfigError` for a setting this format cannot take; most formats have none."""
-        return None
+        self.check_multi_label()
+
+    def check_multi_label(self) -> None:
+        """data.multi_label=true (a preset's value or the user's) where this format refuses it."""
+        why = self.refuses.get("multi_label")
+        if why and self.data.multi_label:
+            fail("data.multi_label", "true", why)
 
     def declared_classes(self) -> Optional[Tuple[int, str]]:
         """(number of classes, the key that sets it) when the config fixes it; None: the files tell."""

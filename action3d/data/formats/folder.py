@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from action3d.data.annotation_io import VIDEO_EXTENSIONS, Sample, read_classes_file
-from action3d.data.formats.base import SPLIT_KEYS, DatasetFormat, existing_files
+from action3d.data.formats.base import SPLIT_KEYS, DatasetFormat, existing_files, one_label_per_video
 from action3d.errors import Action3dError
 
 
@@ -46,6 +46,7 @@ class FolderFormat(DatasetFormat):
     summary = ("class folders: data.root/train/CLASS/video.ext and data.root/val/CLASS/video.ext "
                "(data.train_list, data.val_list: other split folder names), classes sorted by name")
     keys = ("train_list", "val_list", "classes_file")
+    refuses = {"multi_label": one_label_per_video("folder", "its class folder")}
 
     def split_folder(self, split: str) -> Path:
         return Path(self.data.root, self.split_value(split) or split)

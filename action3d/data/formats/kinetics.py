@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from action3d.data.annotation_io import VIDEO_EXTENSIONS, Sample, read_classes_file
+from action3d.data.formats.base import one_label_per_video
 from action3d.data.formats.list_file import ListFormat
 from action3d.errors import Action3dError
 
@@ -92,6 +93,8 @@ class KineticsFormat(ListFormat):
     name = "kinetics"
     summary = ("Kinetics CSVs (label,youtube_id,time_start,time_end,split) in data.train_list/val_list, videos "
                "named {youtube_id}_{start:06d}_{end:06d}.ext anywhere under data.root")
+    keys = ("train_list", "val_list", "classes_file")
+    refuses = {"multi_label": one_label_per_video("kinetics", "each CSV row names one class")}
 
     def preflight_root(self) -> None:
         self.require_folder("root")  # listed to find the videos

@@ -1,4 +1,5 @@
-"""data.format=list: one list file per split, `relative/path.mp4 label` lines (see data/README.md)."""
+"""data.format=list: one list file per split, `relative/path.mp4 label` lines, or under data.multi_label
+`relative/path.mp4 label [label ...]` (see docs/datasets.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,14 +14,17 @@ LIST_HINT = "give the annotation list file ('relative/path.mp4 label' lines)"
 
 def list_classes(data_cfg) -> List[str]:
     """Class names of a list-file dataset: data.classes_file, else classes.txt beside the training
-    list, else "0".."K-1" with K one more than the largest label of the lists."""
+    list, else "0".."K-1" with K one more than the largest label of the lists (of any of a line's
+    labels under data.multi_label)."""
     if data_cfg.classes_file:
         return read_classes_file(data_cfg.classes_file)
     for name in (data_cfg.train_list, data_cfg.val_list):
         if name and (Path(name).parent / "classes.txt").is_file():
             return read_classes_file(Path(name).parent / "classes.txt")
-    labels = [label for name in (data_cfg.train_list, data_cfg.val_list) if name
-              for _, label in read_list_file(name, root=data_cfg.root)]
+    multi_label = data_cfg.multi_label
+    labels = [value for name in (data_cfg.train_list, data_cfg.val_list) if name
+              for _, label in read_list_file(name, root=data_cfg.root, multi_label=multi_label)
+              for value in (label if multi_label else (label,))]
     return [str(i) for i in range(max(labels, default=-1) + 1)]
 
 
@@ -30,8 +34,9 @@ class ListFormat(DatasetFormat):
 
     name = "list"
     summary = ("list files of 'relative/path.mp4 label' lines (data.train_list, data.val_list), paths "
-               "relative to data.root; classes from data.classes_file or classes.txt beside the lists")
-    keys = ("train_list", "val_list", "classes_file")
+               "relative to data.root; classes from data.classes_file or classes.txt beside the lists; "
+               "data.multi_label=true: 'relative/path.mp4 label [label ...]' lines")
+    keys = ("train_list", "val_list", "classes_file", "multi_label")
 
     def preflight(self, *, required: Sequence[str], optional: Sequence[str] = ()) -> None:
         self.preflight_root()
@@ -59,7 +64,8 @@ class ListFormat(DatasetFormat):
     def read_split(self, split: str) -> Tuple[List[Sample], List[str]]:
         path = self.require_split_file(split, LIST_HINT)
         classes = list_classes(self.data)
-        return read_list_file(path, root=self.data.root, num_classes=len(classes)), classes
+        return read_list_file(path, root=self.data.root, num_classes=len(classes),
+                              multi_label=self.data.multi_label), classes
 
     def require_split_file(self, split: str, hint: str) -> str:
         return self.require(SPLIT_KEYS[split], hint)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 from action3d.data.annotation_io import Sample, content_lines, parse_label, read_classes_file
-from action3d.data.formats.base import DatasetFormat
+from action3d.data.formats.base import DatasetFormat, one_label_per_video
 from action3d.errors import Action3dError
 
 OFFICIAL_SPLITS = (1, 2, 3)
@@ -104,7 +104,8 @@ class UCF101Format(OfficialSplitsFormat):
     name = "ucf101"
     summary = ("UCF101's official splits: classInd.txt, trainlist0N.txt, testlist0N.txt in data.annotation_dir "
                "(data.split=N), class folders under data.root")
-    refuses = {"classes_file": "data.format=ucf101 takes its classes from the official split files"}
+    refuses = {"classes_file": "data.format=ucf101 takes its classes from the official split files",
+               "multi_label": one_label_per_video("ucf101", "its class folder in the official split files")}
 
     def read_official(self, annotation_dir: str, *, root: str, split: int, train: bool
                       ) -> Tuple[List[Sample], List[str]]:
@@ -115,7 +116,8 @@ class HMDB51Format(OfficialSplitsFormat):
     name = "hmdb51"
     summary = ("HMDB51's official splits: {class}_test_split{N}.txt in data.annotation_dir (data.split=N), "
                "class folders under data.root")
-    refuses = {"classes_file": "data.format=hmdb51 takes its classes from the official split files"}
+    refuses = {"classes_file": "data.format=hmdb51 takes its classes from the official split files",
+               "multi_label": one_label_per_video("hmdb51", "its class folder in the official split files")}
 
     def read_official(self, annotation_dir: str, *, root: str, split: int, train: bool
                       ) -> Tuple[List[Sample], List[str]]:

@@ -20,7 +20,7 @@ class ShardsFormat(DatasetFormat):
     name = "shards"
     summary = ("tar shards written by `action3d data pack` (data.root/index.json names the splits and classes), "
                "streamed front to back with a shuffle buffer of data.shard_shuffle videos")
-    keys = ("shard_shuffle",)
+    keys = ("shard_shuffle", "multi_label")
     refuses = {key: FROM_THE_PACK for key in ("train_list", "val_list", "classes_file", "annotation_dir")}
     streams = True
 

@@ -16,7 +16,7 @@ class SyntheticFormat(ListFormat):
     name = "synthetic"
     summary = ("the built-in synthetic set (moving shapes, the class is the motion), generated on first use "
                "into $ACTION3D_CACHE or data.root from data.synthetic.*")
-    keys = ("synthetic", "train_list", "val_list", "classes_file")
+    keys = ("synthetic", "train_list", "val_list", "classes_file", "multi_label")
     generated = True
 
     def declared_classes(self) -> Optional[Tuple[int, str]]:
