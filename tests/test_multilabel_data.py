@@ -346,3 +346,27 @@ def test_multi_label_training_raises_map_far_above_a_constant_scorer(tmp_path, c
     print(f"val mAP per seed: {maps}, baseline {baseline:.4f}")
     figures = assert_learned_effect([m - baseline for m in maps], what="val mAP minus a constant scorer's")
     print(figures, statistics.mean(maps))
+
+
+def test_data_synth_writes_the_multi_label_set_and_extracted_frame_folders_keep_its_labels(tmp_path, cache_dir):
+    """`data synth data.multi_label=true` writes the overlaid set; `data extract` of it writes
+    `VIDEO total_frames label label` lines, and data.format=rawframes reads them back as the
+    same multi-hot rows."""
+    tiny = ["data.synthetic.num_classes=4", "data.synthetic.train_per_class=2", "data.synthetic.val_per_class=1",
+            "data.synthetic.num_frames=8", "data.synthetic.size=32"]
+    out = data_command.run(compose_config("data", ["action=synth", f"out={tmp_path}/set", "data.multi_label=true",
+                                                   *tiny]))
+    videos = read_list_file(Path(out) / "train.txt", multi_label=True)
+    assert any(len(labels) == 2 for _, labels in videos)
+    source = ["data.format=list", f"data.root={out}", f"data.train_list={out}/train.txt",
+              f"data.val_list={out}/val.txt", "data.multi_label=true"]
+    frames = data_command.run(compose_config("data", ["action=extract", f"out={tmp_path}/frames", "workers=1",
+                                                      *source]))
+    folders = [line.split() for line in (Path(frames) / "train.txt").read_text().splitlines()]
+    assert [tuple(int(x) for x in fields[2:]) for fields in folders] == [labels for _, labels in videos]
+    data = typed_config("train", ["data.format=rawframes", f"data.root={frames}", f"data.train_list={frames}/train.txt",
+                                  f"data.val_list={frames}/val.txt", "data.multi_label=true", *SAMPLING]).data
+    dataset = build_dataset(data, "val", train=False)
+    expected = multi_hot([labels for _, labels in read_list_file(Path(out) / "val.txt", multi_label=True)], 4)
+    rows = np.stack([dataset[i][1].numpy() for i in range(len(dataset))])
+    assert rows.dtype == np.float32 and np.array_equal(rows.astype(np.int64), expected)

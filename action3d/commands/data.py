@@ -47,9 +47,11 @@ def synth(cfg: DataCommandConfig) -> Path:
     from action3d.data.synthetic import make_synthetic
 
     out = Path(cfg.out)
-    make_synthetic(out, cfg.data.synthetic, progress=True)
+    multi_label = cfg.data.multi_label
+    make_synthetic(out, cfg.data.synthetic, progress=True, multi_label=multi_label)
     print(f"synthetic dataset written to {out} (train.txt, val.txt, classes.txt); train on it with "
-          f"data=folder data.root={out} data.train_list={out}/train.txt data.val_list={out}/val.txt")
+          f"data=folder data.root={out} data.train_list={out}/train.txt data.val_list={out}/val.txt"
+          + (" data.multi_label=true" if multi_label else ""))
     return out
 
 

@@ -190,11 +190,12 @@ class DataConfig:
                                   help="rawframes: the frame rate the folders were extracted at (they carry no "
                                        "timestamps); data.target_fps, eval.protocol=pyslowfast and ptv need it; unset: "
                                        "unknown")
-    multi_label: bool = option(False, check=_multi_label, commands=DATASET,
+    multi_label: bool = option(False, check=_multi_label, commands=(*DATASET, "data synth"),
                                help="several labels per video: list lines `path label label ...` (mmaction2's "
                                     "multi-class lists; rawframes: `VIDEO total_frames label label ...`), the dataset "
                                     "gives multi-hot float32 vectors (K,), an unreadable video in evaluation a vector "
-                                    "of -1; not with data.sampler=balanced")
+                                    "of -1; not with data.sampler=balanced. The synthetic set (and `action3d data "
+                                    "synth`) becomes the multi-label set: two motions overlaid in one clip")
     annotation_dir: Optional[str] = option(None, commands=DATASET,
                                            help="the folder of the official split files: UCF101's classInd.txt, "
                                                 "trainlist0N.txt and testlist0N.txt; HMDB51's CLASS_test_splitN.txt")

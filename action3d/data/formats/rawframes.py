@@ -123,7 +123,7 @@ class RawframesFormat(ListFormat):
     summary = ("folders of extracted frames (mmaction2's rawframes: data.root/VIDEO/img_00001.jpg ...) and list "
                "files of 'VIDEO total_frames label' lines; frame names data.filename_tmpl from data.start_index, "
                "their rate data.fps")
-    keys = ("train_list", "val_list", "classes_file", "filename_tmpl", "start_index", "fps")
+    keys = ("train_list", "val_list", "classes_file", "multi_label", "filename_tmpl", "start_index", "fps")
     frames = True
 
     def check(self) -> None:
