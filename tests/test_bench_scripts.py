@@ -178,3 +178,15 @@ def test_bench_pipeline_compares_clips_per_video_and_races_the_demo(tmp_path, ca
     assert [r["precision"] for r in runs] == ["32", "auto"]
     assert all(r["seconds_to_target"] is not None and r["seconds_to_target"] <= r["total_seconds"] for r in runs)
     assert runs[0]["runs_as"] == "32" and runs[1]["runs_as"] in ("32", "bf16")
+
+
+def test_bench_augment_refuses_an_unknown_row_in_one_line_and_knows_every_documented_row(capsys):
+    """The benchmark is run by hand (about 10-20 min); here only its rows and its refusal: every
+    row of the table in the training-recipes tutorial is one the script runs."""
+    bench = load_script("bench_augment")
+    assert bench.main(["--rows", "+nonsense"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown --rows ['+nonsense']" in err
+    table = (SCRIPTS.parent / "docs" / "tutorials" / "training-recipes.md").read_text()
+    missing = [name for name in bench.ROWS if f"| {name} |" not in table]
+    assert bench.ROWS and not missing, missing
