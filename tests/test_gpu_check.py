@@ -82,7 +82,9 @@ def test_quick_cpu_run_writes_every_section(tmp_path, capsys):
     assert all(r["status"] == "ok" and r["clips_per_s"] > 0 and r["steps_timed"] == 1 for r in rows)
     (correct,) = report["correctness"]["results"]
     assert correct["passed"] and correct["logits"]["clips"] == 8 and correct["layers"]["convs"] > 0
-    assert correct["profile"]["slow_kernels"] == []
+    # no slow fallback kernel, except bf16's on a CPU without native bf16 (AVX2 only), said so
+    assert correct["profile"]["passed"]
+    assert not correct["profile"]["slow_kernels"] or "no native bf16" in correct["profile"]["note"]
     assert report["loader"]["workers"] == [1] and report["loader"]["per_core"]["prepared"]["clips_per_s_per_core"] > 0
     paths = {r["check"]: r["result"] for r in report["paths"]["results"]}
     assert paths["fp32"] == "pass" and paths["syncbn_world1"] == "skip"
