@@ -19,10 +19,10 @@ from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 from action3d.commands._hydra import compose_config, typed_config
 from action3d.config import DataConfig
 from action3d.config.checks import ConfigError
-from action3d.data.dataset import DatasetBrokenError, build_dataset
+from action3d.data.dataset import DatasetBrokenError, FrameFolderDataset, build_dataset, frame_folder_dataset
 from action3d.data.formats import FORMAT_NAMES, format_of, key_owners
 from action3d.data.formats.rawframes import read_rawframe_list
-from action3d.data.frames import FrameCounts, FrameError, FrameFolderDataset, FrameFolderReader, frame_folder_dataset
+from action3d.data.frames import FrameCounts, FrameError, FrameFolderReader
 from action3d.data.sampling import at_frame_rate, resample_indices, sample_frames
 from action3d.data.transforms import resize
 from action3d.data.video_writer import write_video

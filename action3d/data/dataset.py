@@ -18,20 +18,25 @@ the dataset root and a few failing files.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import tempfile
 import weakref
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from action3d.data.formats.rawframes import DEFAULT_FILENAME_TMPL, DEFAULT_START_INDEX
 from action3d.data.index import as_sample_index
 from action3d.data.sampling import VARIABLE_VIEWS, NoFullWindow, at_frame_rate, protocol_clip_indices, sample_frames
 from action3d.errors import Action3dError
+
+if TYPE_CHECKING:  # the frame-folder reader imports torchvision: only where folders are read
+    from action3d.data.frames import FrameCounts
 
 log = logging.getLogger("action3d.data")
 
@@ -242,7 +247,7 @@ class VideoDataset(Dataset):
 
     def _open_reader(self, path: str):
         """The reader `_decode` samples the clips of `path` from: a `VideoReader` of `_source(path)`
-        (`action3d.data.frames.FrameFolderDataset` opens frame folders instead). Any reader with
+        (`FrameFolderDataset` opens frame folders instead). Any reader with
         `num_frames`, `fps`, `path`, `read(indices)` and `close` will do (see `at_frame_rate`)."""
         from action3d.data.decode import VideoReader
 
@@ -344,6 +349,47 @@ class VideoDataset(Dataset):
         return state
 
 
+class FrameFolderDataset(VideoDataset):
+    """A `VideoDataset` whose samples are frame folders: `_open_reader` opens a `FrameFolderReader`
+    with the folder's listed frame count. A sample that is a file (`predict` on videos with a
+    checkpoint trained on frame folders) is read as a video."""
+
+    def __init__(self, samples, *, counts: FrameCounts, filename_tmpl: str = DEFAULT_FILENAME_TMPL,
+                 start_index: int = DEFAULT_START_INDEX, fps: Optional[float] = None, **kwargs):
+        super().__init__(samples, **kwargs)
+        self.counts, self.filename_tmpl, self.start_index, self.fps = counts, filename_tmpl, start_index, fps
+
+    def _open_reader(self, path: str):
+        from action3d.data.frames import FrameFolderReader  # torchvision's JPEG decoder: only for folders
+
+        if os.path.isfile(path):
+            return super()._open_reader(path)
+        return FrameFolderReader(path, self.counts.get(path), filename_tmpl=self.filename_tmpl,
+                                 start_index=self.start_index, fps=self.fps, short_side=self.decode_short_side,
+                                 threads=self.decode_threads, autorotate=self.autorotate)
+
+
+def frame_folder_dataset(data_cfg, split: str, *, protocol: str = "action3d"):
+    """The dataset class `build_dataset` makes for a frame-folder section: `FrameFolderDataset`
+    bound to the folders' file names, rate and the frame counts of `split`'s list. Refuses, in one
+    line, what needs a frame rate the folders do not have."""
+    from action3d.data.frames import FPS_PROTOCOLS, FrameCounts
+
+    if data_cfg.fps is None:
+        if data_cfg.target_fps is not None:
+            raise Action3dError(f"data.target_fps={data_cfg.target_fps:g} is not allowed: frame folders carry no frame "
+                                "rate: give theirs as data.fps=F (the rate they were extracted at), or leave "
+                                "data.target_fps unset")
+        if protocol in FPS_PROTOCOLS:
+            raise Action3dError(f"eval.protocol={protocol} places clips by the frame rate and frame folders carry "
+                                "none: give theirs as data.fps=F")
+    listed = data_cfg.train_list if split == "train" else data_cfg.val_list
+    counts = (FrameCounts.from_list(listed, root=data_cfg.root, multi_label=data_cfg.multi_label)
+              if listed and os.path.isfile(listed) else FrameCounts())
+    return functools.partial(FrameFolderDataset, counts=counts, filename_tmpl=data_cfg.filename_tmpl,
+                             start_index=data_cfg.start_index, fps=data_cfg.fps)
+
+
 def collate_views(batch):
     """A DataLoader's collate for a varying number of views per video (eval.protocol=hara): the
     views of all videos one after the other `(sum V, C, T, H, W)`, then labels, indices and each
@@ -382,8 +428,6 @@ def build_dataset(data_cfg, split: str, *, train: bool, num_clips: Optional[int]
     from action3d.data.train_transforms import build_train_transform
 
     if dataset_class is None and format_of(data_cfg).frames:  # folders of JPEGs (data.format=rawframes)
-        from action3d.data.frames import frame_folder_dataset
-
         dataset_class = frame_folder_dataset(data_cfg, split, protocol=protocol)
     dataset_class = dataset_class or VideoDataset
     if samples is None:

@@ -21,7 +21,6 @@ folders with these readers (`frame_folder_dataset` builds it for `build_dataset`
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import threading
@@ -34,7 +33,6 @@ import numpy as np
 import torch
 from torchvision.io import ImageReadMode, decode_jpeg  # here, not per call: forked loader workers inherit it
 
-from action3d.data.dataset import VideoDataset
 from action3d.data.formats.rawframes import (
     DEFAULT_FILENAME_TMPL,
     DEFAULT_START_INDEX,
@@ -216,43 +214,5 @@ class FrameCounts:
         return self.keys.nbytes + self.counts.nbytes
 
 
-class FrameFolderDataset(VideoDataset):
-    """A `VideoDataset` whose samples are frame folders: `_open_reader` opens a `FrameFolderReader`
-    with the folder's listed frame count. A sample that is a file (`predict` on videos with a
-    checkpoint trained on frame folders) is read as a video."""
-
-    def __init__(self, samples, *, counts: FrameCounts, filename_tmpl: str = DEFAULT_FILENAME_TMPL,
-                 start_index: int = DEFAULT_START_INDEX, fps: Optional[float] = None, **kwargs):
-        super().__init__(samples, **kwargs)
-        self.counts, self.filename_tmpl, self.start_index, self.fps = counts, filename_tmpl, start_index, fps
-
-    def _open_reader(self, path: str):
-        if os.path.isfile(path):
-            return super()._open_reader(path)
-        return FrameFolderReader(path, self.counts.get(path), filename_tmpl=self.filename_tmpl,
-                                 start_index=self.start_index, fps=self.fps, short_side=self.decode_short_side,
-                                 threads=self.decode_threads, autorotate=self.autorotate)
-
-
-def frame_folder_dataset(data_cfg, split: str, *, protocol: str = "action3d"):
-    """The dataset class `build_dataset` makes for a frame-folder section: `FrameFolderDataset`
-    bound to the folders' file names, rate and the frame counts of `split`'s list. Refuses, in one
-    line, what needs a frame rate the folders do not have."""
-    if data_cfg.fps is None:
-        if data_cfg.target_fps is not None:
-            raise Action3dError(f"data.target_fps={data_cfg.target_fps:g} is not allowed: frame folders carry no frame "
-                                "rate: give theirs as data.fps=F (the rate they were extracted at), or leave "
-                                "data.target_fps unset")
-        if protocol in FPS_PROTOCOLS:
-            raise Action3dError(f"eval.protocol={protocol} places clips by the frame rate and frame folders carry "
-                                "none: give theirs as data.fps=F")
-    listed = data_cfg.train_list if split == "train" else data_cfg.val_list
-    counts = (FrameCounts.from_list(listed, root=data_cfg.root, multi_label=data_cfg.multi_label)
-              if listed and os.path.isfile(listed) else FrameCounts())
-    return functools.partial(FrameFolderDataset, counts=counts, filename_tmpl=data_cfg.filename_tmpl,
-                             start_index=data_cfg.start_index, fps=data_cfg.fps)
-
-
-__all__ = ["FPS_PROTOCOLS", "FrameCounts", "FrameError", "FrameFolderDataset", "FrameFolderReader", "count_frames",
-           "frame_folder_dataset"]
+__all__ = ["FPS_PROTOCOLS", "FrameCounts", "FrameError", "FrameFolderReader", "count_frames"]
 
