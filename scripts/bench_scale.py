@@ -227,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"layout: {args.n} empty files in {NUM_CLASSES} class folders under {root} "
           f"({time.perf_counter() - started:.0f} s)", flush=True)
     index_cache = Path(tempfile.mkdtemp(prefix="bench-scale-cache-"))
+    cache_before = os.environ.get("ACTION3D_CACHE")
     os.environ["ACTION3D_CACHE"] = str(index_cache)   # an empty index cache: the first load is cold
     rows: list[dict[str, Any]] = []
     try:
@@ -244,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {mode}: worker growth {growth} MiB", flush=True)
     finally:
         shutil.rmtree(index_cache, ignore_errors=True)
+        if cache_before is None:              # the caller's cache again (a test session's, say)
+            os.environ.pop("ACTION3D_CACHE", None)
+        else:
+            os.environ["ACTION3D_CACHE"] = cache_before
     warm = rows[-1]
     met = {"load": warm["load_seconds"] <= TARGET_LOAD_S, "growth": warm["growth_max"] <= TARGET_GROWTH_MIB}
     print()

@@ -3,6 +3,7 @@ table and write their JSON report. No timing is asserted (the machine is shared)
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from test_bench_scripts import SMALL_DATA, load_script, positive
@@ -12,7 +13,9 @@ from test_bench_scripts import SMALL_DATA, load_script, positive
 def test_bench_scale_reports_load_time_rss_and_worker_growth(tmp_path, capsys):
     out = tmp_path / "scale.json"
     args = ["--n", "1400", "--workers", "1", "--root", str(tmp_path / "layout"), "--out", str(out)]
+    cache_before = os.environ.get("ACTION3D_CACHE")
     assert load_script("bench_scale").main(args) == 0
+    assert os.environ.get("ACTION3D_CACHE") == cache_before   # its empty index cache was its own
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     for key in ("load_seconds", "rss_mib", "worker_growth_mib"):
