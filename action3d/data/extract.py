@@ -19,16 +19,13 @@ into a folder that holds anything else, is refused in one line. Videos that fail
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from action3d.data.annotation_io import Label, write_classes_file
 from action3d.data.formats.rawframes import (
@@ -38,10 +35,9 @@ from action3d.data.formats.rawframes import (
     frame_name,
     write_rawframe_list,
 )
+from action3d.data.video_jobs import relative_to_root, run_video_jobs, write_failures
 from action3d.errors import Action3dError
 from action3d.files import atomic_write
-
-log = logging.getLogger(__name__)
 
 RECORD_FILE = "extract.json"              # in OUT: the settings the folders were written with
 FAILURES_FILE = "extract_failures.txt"    # in OUT: one reason (naming its video) a line
@@ -204,7 +200,7 @@ def extract_dataset(splits: Dict[str, Sequence[Tuple[str, Label]]], *, classes: 
             source = os.path.abspath(path)
             if source in targets:
                 continue
-            folder = str(out / frames_folder(_relative_to_root(source, root)))
+            folder = str(out / frames_folder(relative_to_root(source, root, command="extract")))
             if owner.setdefault(folder, source) != source:
                 raise Action3dError(f"extract: {owner[folder]} and {source} would both be extracted into {folder}; "
                                     "rename one of them")
@@ -213,8 +209,8 @@ def extract_dataset(splits: Dict[str, Sequence[Tuple[str, Label]]], *, classes: 
     atomic_write(out / RECORD_FILE, json.dumps(settings, indent=1))
     jobs = [_Job(source, folder, short_side, quality, autorotate) for source, folder in targets.items()
             if not os.path.isdir(folder)]
-    done, failures = _run_jobs(jobs, workers=workers, progress=progress)
-    _write_failures(out, failures)
+    done, failures = run_video_jobs(jobs, _run_job, workers=workers, progress=progress, command="extract")
+    write_failures(out / FAILURES_FILE, failures)
     rates = sorted({fps for _, fps in done.values()})
     result: Dict[str, List[Entry]] = {}
     for split, samples in splits.items():
@@ -237,54 +233,3 @@ def _count_files(folder: str) -> int:
     from action3d.data.frames import count_frames
 
     return count_frames(folder, filename_tmpl=DEFAULT_FILENAME_TMPL, start_index=DEFAULT_START_INDEX)
-
-
-def _relative_to_root(path: str, root: Path) -> str:
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        raise Action3dError(f"extract: video {path} is not under data.root={root}") from None
-
-
-def _run_jobs(jobs: List[_Job], *, workers: int, progress: bool
-              ) -> Tuple[Dict[str, Tuple[int, float]], List[Tuple[str, str]]]:
-    """Run the jobs (in `workers` processes; in this process when workers <= 1); return
-    {folder: (frames, fps)} of the finished ones and (folder, reason) of the failed ones."""
-    done, failures = {}, []
-    bar = tqdm(total=len(jobs), desc="extract", unit="video", disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else None
-    if pool is None:
-        outcomes = ((job, _run_job(job)) for job in jobs)
-    else:
-        futures = {pool.submit(_run_job, job): job for job in jobs}
-        outcomes = ((futures[f], _result(f, futures[f])) for f in as_completed(futures))
-    try:
-        for job, outcome in outcomes:
-            if isinstance(outcome, str):
-                failures.append((job.target, outcome))
-                log.warning("extract: skipped %s", outcome)
-            else:
-                done[job.target] = outcome
-            bar.update(1)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return done, failures
-
-
-def _result(future, job: _Job):
-    try:
-        return future.result()
-    except Exception as error:  # noqa: BLE001 - a worker killed by a crashing decoder
-        return f"{job.source}: worker process failed ({error})"
-
-
-def _write_failures(out: Path, failures: List[Tuple[str, str]]) -> None:
-    report = out / FAILURES_FILE
-    if not failures:
-        if report.exists():
-            report.unlink()  # a rerun that fixed everything leaves no stale report
-        return
-    atomic_write(report, "".join(f"{reason}\n" for _, reason in failures))
-

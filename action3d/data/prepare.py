@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import logging
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +22,6 @@ from typing import Sequence
 
 import av
 from av.video.reformatter import VideoReformatter
-from tqdm import tqdm
 
 from action3d.data.decode import (
     DECODE_ORDER_TIMESTAMP_FORMATS,
@@ -35,11 +32,10 @@ from action3d.data.decode import (
     open_video,
     output_size,
 )
+from action3d.data.video_jobs import relative_to_root, run_video_jobs, write_failures
 from action3d.data.video_writer import VideoEncoder
 from action3d.errors import Action3dError
 from action3d.files import atomic_write
-
-log = logging.getLogger(__name__)
 
 FAILURES_FILE = "prepare_failures.txt"  # written into `out`: one reason (naming its video) a line
 
@@ -180,7 +176,7 @@ def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out
     root, out = Path(os.path.abspath(root)), Path(os.path.abspath(out))  # keep symlinks as given
     if out == root:
         raise Action3dError(f"prepare: out={out} is the dataset root; choose another folder")
-    relative = [_relative_to_root(path, root) for path, _ in samples]
+    relative = [relative_to_root(path, root, command="prepare") for path, _ in samples]
     mine = videos_of_part(relative, part) if part else None
     jobs = {}  # one job per distinct video (train and val lists may share files)
     for (path, _), rel in zip(samples, relative):
@@ -191,62 +187,15 @@ def prepare_dataset(samples: Sequence[tuple[str, int]], *, root: str | Path, out
             jobs[str(target)] = _Job(str(path), str(target), short_side, gop, crf, fast_decode, autorotate,
                                      target_fps)
 
-    failures = _run_jobs(list(jobs.values()), workers=workers, progress=progress)
+    _, failures = run_video_jobs(list(jobs.values()), _run_job, workers=workers, progress=progress,
+                                 command="prepare")
     if part:
         _write_part_record(out, part, plan=_plan_digest(relative), videos=len(mine), failures=failures)
     else:
-        _write_failures(out, failures)
+        write_failures(out / FAILURES_FILE, failures)
     failed_targets = {target for target, _ in failures}
     return [(prepared_name(rel), label) for (_, label), rel in zip(samples, relative, strict=True)
             if str(out / prepared_name(rel)) not in failed_targets and (mine is None or prepared_name(rel) in mine)]
-
-
-def _relative_to_root(path: str, root: Path) -> str:
-    try:
-        return str(Path(os.path.abspath(path)).relative_to(root))
-    except ValueError:
-        raise Action3dError(f"prepare: video {path} is not under data.root={root}") from None
-
-
-def _run_jobs(jobs: list[_Job], *, workers: int, progress: bool) -> list[tuple[str, str]]:
-    """Run the jobs (in `workers` processes; in this process when workers <= 1); return
-    (target, reason) of the failed ones."""
-    failures = []
-    bar = tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress)
-    if workers <= 1:
-        outcomes = ((job, _run_job(job)) for job in jobs)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        futures = {pool.submit(_run_job, job): job for job in jobs}
-        outcomes = ((futures[f], _result(f, futures[f])) for f in as_completed(futures))
-    try:
-        for job, reason in outcomes:
-            if reason is not None:
-                failures.append((job.target, reason))
-                log.warning("prepare: skipped %s", reason)
-            bar.update(1)
-    finally:
-        bar.close()
-        if workers > 1:
-            pool.shutdown(cancel_futures=True)
-    return failures
-
-
-def _result(future, job: _Job) -> str | None:
-    try:
-        return future.result()
-    except Exception as error:  # noqa: BLE001 - a worker killed by a crashing decoder
-        return f"{job.source}: worker process failed ({describe_error(error)})"
-
-
-def _write_failures(out: Path, failures: list[tuple[str, str]]) -> None:
-    report = out / FAILURES_FILE
-    if not failures:
-        if report.exists():
-            report.unlink()  # a rerun that fixed everything leaves no stale report
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    report.write_text("".join(f"{reason}\n" for _, reason in failures))
 
 
 # --------------------------------------------------------------------------- parts (several machines)
@@ -303,13 +252,13 @@ def merge_parts(samples: Sequence[tuple[str, int]], *, root: str | Path, out: st
     if missing:
         raise Action3dError(f"prepare merge: part(s) {', '.join(f'{i}/{count}' for i in missing)} have not finished "
                             f"(no {out / PARTS_DIR}/I-of-{count}.json); run them first")
-    plan = _plan_digest([_relative_to_root(path, root) for path, _ in samples])
+    plan = _plan_digest([relative_to_root(path, root, command="prepare") for path, _ in samples])
     stale = [f"{r['part']}/{count}" for r in records if r["plan"] != plan]
     if stale:
         raise Action3dError(f"prepare merge: part(s) {', '.join(stale)} ran on another video list (the annotations "
                             "or data.root changed since); run them again")
     failures = [(target, reason) for r in records for target, reason in r["failures"].items()]
-    _write_failures(out, failures)
+    write_failures(out / FAILURES_FILE, failures)
     return len(failures)
 
 
@@ -320,6 +269,7 @@ def prepared_lists(splits: dict[str, Sequence[tuple[str, int]]], *, root: str | 
     root, out = Path(os.path.abspath(root)), Path(os.path.abspath(out))
     lists = {}
     for split, samples in splits.items():
-        targets = [(out / prepared_name(_relative_to_root(path, root)), label) for path, label in samples]
+        targets = [(out / prepared_name(relative_to_root(path, root, command="prepare")), label)
+                   for path, label in samples]
         lists[split] = [(str(target), label) for target, label in targets if target.is_file()]
     return lists
