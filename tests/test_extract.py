@@ -13,6 +13,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from options_compose import compose
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from action3d.commands import data as data_command
@@ -35,14 +36,6 @@ TINY = ["data.synthetic.num_classes=2", "data.synthetic.train_per_class=2", "dat
 @pytest.fixture(autouse=True)
 def own_cache(cache_dir):
     return cache_dir
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def extract(out: Path, *extra: str) -> Path:

@@ -13,6 +13,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 from torch import nn
 
 from action3d.commands import info
@@ -43,15 +44,6 @@ DATA = ["data.synthetic.num_classes=2", "data.synthetic.train_per_class=2", "dat
         "data.short_side=32", "data.crop_size=32", "data.batch_size=2", "data.num_workers=0"]
 TRAIN = [*DATA, "trainer.max_steps=2", "trainer.max_epochs=1", "trainer.precision=32", "trainer.log_every=1",
          "trainer.precise_bn_batches=0", "model.dropout=0.0"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small(family: str, num_classes: int = 3) -> nn.Module:

@@ -19,6 +19,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from options_compose import compose
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 
 from action3d.commands import data as data_command
 from action3d.commands import eval as eval_command
@@ -39,15 +40,6 @@ from conftest import SMALL
 def own_cache(cache_dir):
     """The session's ACTION3D_CACHE (synthetic sets and resolved annotation indexes go there)."""
     return cache_dir
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- info

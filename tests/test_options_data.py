@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from options_compose import compose
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 
 from action3d.commands import data as data_command
 from action3d.data import decode
@@ -32,15 +33,6 @@ FRAMES, RAMP_H, RAMP_W = 20, 32, 48
 def own_cache(cache_dir):
     """The session's ACTION3D_CACHE (resolved annotation indexes are cached there)."""
     return cache_dir
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def grey_frames(count: int) -> np.ndarray:

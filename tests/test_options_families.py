@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from options_compose import compose
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 from torch import nn
 
 from action3d.models import Conv2plus1d, SqueezeExcitation, build_model
@@ -16,14 +17,6 @@ from action3d.models import Conv2plus1d, SqueezeExcitation, build_model
 SLOWFAST = ["model=slowfast_r50", "model.depth=18", "model.base_channels=16", "model.stage_blocks=[1,1,1,1]"]
 X3D = ["model=ptv/x3d_xs", "model.base_channels=8", "model.stage_blocks=[3,1,1,1]", "model.head_channels=32"]
 CSN = ["model=ptv/csn_r101", "model.base_channels=8", "model.stage_blocks=[1,1,1,1]"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def build(*overrides: str, num_classes: int = 5) -> nn.Module:

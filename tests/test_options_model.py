@@ -13,6 +13,7 @@ import torch
 import torchvision
 from omegaconf import OmegaConf
 from options_compose import compose
+from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
 from torch import nn
 
 from action3d.commands import info
@@ -20,15 +21,6 @@ from action3d.commands._hydra import compose_config
 from action3d.errors import Action3dError
 from action3d.models import BasicBlock3d, Bottleneck3d, NonLocal3d, ShortcutA, build_model
 from action3d.models.conv import ConvBNAct
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two spinning threads are many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def composed(command: str, *overrides: str):
