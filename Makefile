@@ -15,16 +15,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,search,deploy,docs,trackers]'
 	touch $(STAMP)
 
+# The suite in TEST_WORKERS pytest-xdist processes (one per core here; tests/conftest.py gives each
+# one intra-op thread and one shared synthetic cache), whole test files to a worker so that module
+# fixtures run once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # The learned-effect tests (-m learned) on the fp32 kernels of a CPU without AVX512/AMX: oneDNN
 # capped at AVX2 and ATen's AVX2 kernels. They must pass this way too (CI does not run it).
 test-learned-avx2: install
-	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -m learned
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m learned -rP
 
 lint: install
 	$(VENV)/bin/ruff check action3d tests scripts

@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import List, Optional
 
 import pytest
+from filelock import FileLock
 
 # In-process tests import the Optuna sweeper too; the CLI silences its SQLAlchemy notice the same way.
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
+# `make test` runs the suite in pytest-xdist worker processes (`-n TEST_WORKERS`, one per core).
+# Each worker computes with one intra-op thread: two workers of two spinning OpenMP threads each on
+# two cores are many times slower than two of one. Set before any test module imports torch; the
+# subprocesses the tests start inherit it. A plain `pytest` run (no workers) keeps torch's default.
+IN_WORKER = "PYTEST_XDIST_WORKER" in os.environ
+if IN_WORKER:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 # A small but learnable configuration: 8 classes x 2 training videos, 4-frame 32-px clips.
 SMALL = [
@@ -33,10 +42,22 @@ SMALL = [
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    """One synthetic-data cache for the whole session (generated on first use)."""
-    path = tmp_path_factory.mktemp("action3d-cache")
+    """One synthetic-data cache for the whole session (generated on first use), shared by the
+    session's xdist workers: each set is generated once, under the lock action3d's cache takes,
+    and what the tests train into it once, under `cache_lock`."""
+    if IN_WORKER:  # the workers' temporary folders are siblings under the session's own
+        path = tmp_path_factory.getbasetemp().parent / "action3d-cache"
+        path.mkdir(exist_ok=True)
+    else:
+        path = tmp_path_factory.mktemp("action3d-cache")
     os.environ["ACTION3D_CACHE"] = str(path)
     return path
+
+
+def cache_lock(path: Path) -> FileLock:
+    """Hold it while checking for and making `path` in the shared cache: another worker that
+    needs the same file waits for it instead of making it again."""
+    return FileLock(f"{path}.lock")
 
 
 def free_port() -> int:

@@ -27,17 +27,20 @@ TRAIN64 = [*DATA64, "model=tiny", "model.base_channels=8", "trainer.max_epochs=4
 
 def trained_checkpoint(cache: Path) -> Path:
     """best.pt of the tiny model trained on DATA64 (trained on the first call of the session)."""
-    run_dir = cache / "deploy-trained"
-    if not (run_dir / "best.pt").is_file():
-        from action3d.engine.train import Trainer
+    from conftest import cache_lock
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # on a shared 2-core machine one thread trains several times faster than two
-        try:
-            with contextlib.redirect_stderr(io.StringIO()):  # progress bars
-                Trainer(typed_config("train", TRAIN64), run_dir=run_dir, seed=0).fit()
-        finally:
-            torch.set_num_threads(threads)
+    run_dir = cache / "deploy-trained"
+    with cache_lock(run_dir):
+        if not (run_dir / "best.pt").is_file():
+            from action3d.engine.train import Trainer
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # on a shared 2-core machine one thread trains several times faster than two
+            try:
+                with contextlib.redirect_stderr(io.StringIO()):  # progress bars
+                    Trainer(typed_config("train", TRAIN64), run_dir=run_dir, seed=0).fit()
+            finally:
+                torch.set_num_threads(threads)
     return run_dir / "best.pt"
 
 

@@ -142,11 +142,14 @@ SOURCE_MIN_TOP1 = 0.5
 
 def pretrained_checkpoint(cache: Path) -> Path:
     """best.pt (validated every 4 epochs) of the fine-tuning source (above), trained on first use."""
+    from conftest import cache_lock
+
     run = Path(cache) / f"finetune-source-directions-e{SOURCE_EPOCHS}"
-    if not (run / "best.pt").is_file():
-        lists = subset_lists(run / "lists", DIRECTIONS, per_class=[48] * len(DIRECTIONS), synthetic=SOURCE_SET)
-        train([*TINY, "recipe=demo", "optim.lr=0.002", "model.dropout=0", "trainer.precise_bn_batches=0",
-               *lists, f"trainer.max_epochs={SOURCE_EPOCHS}", "trainer.val_every=4"], run, seed=0)
+    with cache_lock(run):
+        if not (run / "best.pt").is_file():
+            lists = subset_lists(run / "lists", DIRECTIONS, per_class=[48] * len(DIRECTIONS), synthetic=SOURCE_SET)
+            train([*TINY, "recipe=demo", "optim.lr=0.002", "model.dropout=0", "trainer.precise_bn_batches=0",
+                   *lists, f"trainer.max_epochs={SOURCE_EPOCHS}", "trainer.val_every=4"], run, seed=0)
     top1 = json.loads((run / "summary.json").read_text())["best_top1"]
     print(f"fine-tuning source: {top1:.4f} val top-1 on the 8 directions ({run})")
     assert top1 >= SOURCE_MIN_TOP1, (

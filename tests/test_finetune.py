@@ -100,7 +100,9 @@ def test_finetuning_on_four_videos_per_class_beats_training_from_scratch(tmp_pat
       session: fine-tuned 100 / 100 / 100%, same scratch: mean 62.5, mean/SD 15.1 (source 90.6%).
     - ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 (as a CPU without AVX512/AMX runs it;
       make test-learned-avx2): fine-tuned 100.0 / 98.4 / 98.4%, from scratch 39.1 / 34.4 / 39.1%:
-      gains +60.9 / +64.1 / +59.4, mean 61.5, SD 2.4, mean/SD 25.7 (source 82.0%).
+      gains +60.9 / +64.1 / +59.4, mean 61.5, SD 2.4, mean/SD 25.7 (source 82.0%). Another
+      session (AMD EPYC with AVX512-BF16): gains +60.9 / +65.6 / +60.9, mean 62.5, SD 2.7,
+      mean/SD 23.1 (source 86.7%).
     Seeds 0-7 of the same design (one source per ISA setting): gains 59-73 points, mean/SD 14.5
     (native) and 61-75, mean/SD 14.0 (AVX2). The synthetic videos are not byte-identical from one
     generation to the next (the x264 output varies), so each session's figures move by a few points.

@@ -26,7 +26,7 @@ from action3d.commands import eval as eval_command
 from action3d.commands import info
 from action3d.commands import predict as predict_command
 from action3d.data import check as check_module
-from action3d.data import prepare as prepare_module
+from action3d.data import video_jobs as video_jobs_module
 from action3d.data.decode import VideoReader
 from action3d.data.video_writer import write_video
 from action3d.engine import evaluate as evaluate_module
@@ -161,7 +161,7 @@ class RecordingPool(ThreadPoolExecutor):
 
 @pytest.mark.parametrize("workers, pools", [(1, []), (3, [3])])
 def test_workers_sets_the_processes_of_check_and_prepare(videos, tmp_path, monkeypatch, workers, pools):
-    for module in (check_module, prepare_module):
+    for module in (check_module, video_jobs_module):  # video_jobs: the pool of prepare and extract
         monkeypatch.setattr(module, "ProcessPoolExecutor", RecordingPool)
     RecordingPool.sizes = []
     data_command.run(data_cmd(videos, "check", f"workers={workers}", "split=train"))
