@@ -19,23 +19,38 @@ Layout: one table per section (a dataclass under a key: `model.*`, `data.*`, `da
 the sections first appear in SCHEMAS, then one table per command of its own top-level keys.
 A section or key is found by walking SCHEMAS (`walk`), so a new one appears without an edit here;
 the links to other pages (`SEE_ALSO`, `CLI_ANCHORS`) are the only hand-kept part. Torch-free.
+A cell's text (default, allowed values, formats) comes from `reference_text`, what the config
+groups set from `reference_groups`.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from omegaconf import MISSING, OmegaConf
-
 from action3d.config.commands import SCHEMAS
 from action3d.config.model_presets import PRESET_GROUP, PRESETS
 from action3d.config.option import COMMANDS, DATA_ACTIONS, Rule, find_field, rule_of, sections, walk
-from action3d.data.formats import FORMAT_NAMES, FORMATS, key_owners
+from action3d.config.reference_groups import (
+    GroupOption,
+    command_actions,
+    conf_dir,
+    defaults_list,
+    group_options,
+    groups_text,
+)
+from action3d.config.reference_text import (
+    CHECK_NOTE,
+    allowed_text,
+    default_text,
+    escape,
+    formats_text,
+    sentence,
+)
+from action3d.data.formats import FORMATS
 
 BEGIN = "<!-- BEGIN GENERATED: config reference -->"
 END = "<!-- END GENERATED -->"
@@ -63,9 +78,6 @@ SEE_ALSO: Dict[str, Tuple[Tuple[str, str], ...]] = {
 # Each command's section of docs/cli.md.
 CLI_ANCHORS = {"train": "train", "eval": "eval", "predict": "predict", "data": "data", "info": "info",
                "export": "export-embed-explain", "embed": "export-embed-explain", "explain": "export-embed-explain"}
-CHECK_MARK = "†"
-CHECK_NOTE = (f"{CHECK_MARK} a further rule, told in the meaning (it reads other keys or the value's shape); "
-              "the config check names the key when it is broken.")
 
 
 # --------------------------------------------------------------------------- the tables, from SCHEMAS
@@ -99,11 +111,6 @@ class Table:
         return f"`{self.prefix}*`" + ("" if self.primary else f" in {commands_text(self.scope)}")
 
 
-def _expand(command: str) -> List[str]:
-    """SCHEMAS' `data` is four commands as far as `commands=` goes: one per action."""
-    return [f"data {action}" for action in DATA_ACTIONS] if command == "data" else [command]
-
-
 def _restrict(commands: List[str], rule: Rule) -> List[str]:
     return commands if rule.commands is None else [c for c in commands if c in rule.commands]
 
@@ -119,7 +126,7 @@ def tables() -> List[Table]:
     for command, schema in SCHEMAS.items():
         own = Table(prefix="", schema=schema, command=command, anchor=f"command-{command}")
         for key, field_, parents in walk(schema):
-            reading = _expand(command)
+            reading = command_actions(command)
             for parent in parents:
                 reading = _restrict(reading, rule_of(find_field(schema, parent)))
             if parents:
@@ -129,7 +136,7 @@ def tables() -> List[Table]:
                 table.scope.update(reading)
                 section_help = rule_of(find_field(schema, parents[-1])).help
                 table.helps.setdefault(section_help, [])
-                table.helps[section_help] += [c for c in _expand(command) if c not in table.helps[section_help]]
+                table.helps[section_help] += [c for c in command_actions(command) if c not in table.helps[section_help]]
             else:
                 table = own
                 table.scope.update(reading)
@@ -165,210 +172,7 @@ def commands_text(commands: Any) -> str:
     return ", ".join(words)
 
 
-# --------------------------------------------------------------------------- values and rules as text
-
-def literal(value: Any) -> str:
-    """A value as it is written in a YAML file or an override."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, str) and value == "":
-        return "''"
-    return str(value)
-
-
-def code(value: Any) -> str:
-    return f"`{literal(value)}`"
-
-
-def default_of(field_: dataclasses.Field) -> Any:
-    if field_.default_factory is not dataclasses.MISSING:
-        return field_.default_factory()
-    return field_.default
-
-
-def default_text(field_: dataclasses.Field) -> str:
-    value = default_of(field_)
-    return "required" if value is MISSING or value is dataclasses.MISSING else code(value)
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
-
-
-def range_text(rule: Rule) -> str:
-    """`>= 1`, `> 0`, `<= 1`, `in [0, 1)`; "" without a range."""
-    low, high = rule.low, rule.high
-    if low is not None and high is not None:
-        return f"in {'(' if rule.low_open else '['}{_number(low)}, {_number(high)}{')' if rule.high_open else ']'}"
-    if low is not None:
-        return f"{'>' if rule.low_open else '>='} {_number(low)}"
-    if high is not None:
-        return f"{'<' if rule.high_open else '<='} {_number(high)}"
-    return ""
-
-
-_TYPE_WORDS = {"int": "int", "float": "float", "str": "string", "bool": "bool", "Any": ""}
-
-
-def _annotation(field_: dataclasses.Field) -> Tuple[bool, str]:
-    """(is a list, the scalar type's name) of a field's annotation (a string: postponed annotations)."""
-    text = str(field_.type).replace(" ", "").replace("typing.", "")
-    optional = re.fullmatch(r"Optional\[(.*)\]", text)
-    text = optional.group(1) if optional else text
-    listed = re.fullmatch(r"List\[(.*)\]", text)
-    return (True, listed.group(1)) if listed else (False, text)
-
-
-def _scalar_text(rule: Rule, type_name: str) -> str:
-    if rule.choices:
-        return ", ".join(code(c) for c in rule.choices)
-    if type_name == "bool":
-        return "`true`, `false`"
-    word = "int" if rule.integer else _TYPE_WORDS.get(type_name, type_name)
-    return " ".join(part for part in (word, range_text(rule)) if part)
-
-
-def allowed_text(field_: dataclasses.Field) -> str:
-    """The values a key takes: choices, range, list length and entries, null; a mark for a custom rule."""
-    rule = rule_of(field_)
-    listed, type_name = _annotation(field_)
-    if listed:
-        inner = rule.items or Rule()
-        word = "int" if inner.integer else _TYPE_WORDS.get(type_name, type_name)
-        text = "list"
-        if rule.length is not None or word:
-            text += " of"
-        if rule.length is not None:
-            text += f" {rule.length}"
-        if word:
-            text += f" {word}s"
-        if rule.entries:
-            text += f" {rule.entries}"
-        each = range_text(inner) if rule.items is not None else ""
-        if rule.items is not None and inner.choices:
-            each = "one of " + ", ".join(code(c) for c in inner.choices)
-        if each:
-            text += f", each {each}"
-        if rule.increasing:
-            text += ", increasing"
-    else:
-        text = _scalar_text(rule, type_name)
-    if rule.nullable:
-        text = f"{text}, or `null`" if text else "`null`"
-    if rule.check is not None:
-        text = f"{text or 'see the meaning'} {CHECK_MARK}"
-    return text or "any"
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
-def formats_text(key: str) -> str:
-    """The data formats that read data key `key` ("root", "synthetic.size"): "all", or their names."""
-    owners = key_owners(key) or FORMAT_NAMES
-    refusing = {f.name for f in FORMATS if key.split(".")[0] in f.refuses}
-    readers = [name for name in owners if name not in refusing]
-    return "all" if list(readers) == list(FORMAT_NAMES) else ", ".join(readers)
-
-
-# --------------------------------------------------------------------------- config groups (conf/)
-
-def conf_dir() -> Path:
-    from action3d.commands._hydra import find_conf_dir
-
-    return Path(find_conf_dir())
-
-
-@dataclass(frozen=True)
-class GroupOption:
-    group: str                    # "data"
-    name: str                     # "kinetics"
-    values: Dict[str, Any]        # dotted key of the whole config -> value
-    default: bool                 # the option conf/COMMAND.yaml's defaults list selects
-
-
-def _defaults_list(path: Path) -> Dict[str, Optional[str]]:
-    """group -> option of a command's defaults list (Hydra's `- group: option` entries)."""
-    entries = OmegaConf.to_container(OmegaConf.load(path)).get("defaults", [])
-    return {k: v for entry in entries if isinstance(entry, dict) for k, v in entry.items()
-            if " " not in k and "/" not in k}
-
-
-def _dotted(node: Any, prefix: str = "") -> Dict[str, Any]:
-    if not isinstance(node, dict):
-        return {prefix.rstrip("."): node}
-    out: Dict[str, Any] = {}
-    for key, value in node.items():
-        out.update(_dotted(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
-    return out
-
-
-def group_options(conf: Optional[Path] = None) -> Dict[str, List[GroupOption]]:
-    """command -> the options of every config group its conf/COMMAND.yaml lists (the model
-    presets for `model`), with the values each sets (dotted keys)."""
-    conf = conf or conf_dir()
-    out: Dict[str, List[GroupOption]] = {}
-    for command in SCHEMAS:
-        options: List[GroupOption] = []
-        for group, chosen in _defaults_list(conf / f"{command}.yaml").items():
-            if group == PRESET_GROUP:
-                for name, preset in PRESETS.items():
-                    node = {"model": dataclasses.asdict(preset.model_config()), "data": preset.sampling()}
-                    options.append(GroupOption(group, name, _dotted(node), name == chosen))
-                continue
-            for path in sorted((conf / group).glob("*.yaml")):
-                text = path.read_text(encoding="utf-8")
-                package = "" if re.search(r"^#\s*@package\s+_global_", text, re.M) else group + "."
-                values = OmegaConf.to_container(OmegaConf.load(path)) or {}
-                options.append(GroupOption(group, path.stem, _dotted(values, package), path.stem == chosen))
-        for action in _expand(command):
-            out[action] = options
-    return out
-
-
-def groups_text(key: str, field_: dataclasses.Field, options: Sequence[GroupOption]) -> str:
-    """What the config groups set for `key` where it differs from the schema's default (a model
-    preset's sampling always: it overrides the dataset group's), `data=kinetics: 224; ...`, the
-    default option of each group first. Of the model presets only the default one is listed per
-    key (the others: the line above the model table)."""
-    default = default_of(field_)
-    entries: List[Tuple[str, bool, List[str], Any]] = []   # group, is the default option, names, value
-    for option_ in options:
-        if key not in option_.values:
-            continue
-        value = option_.values[key]
-        preset = option_.group == PRESET_GROUP
-        if preset and key.startswith("model.") and not option_.default:
-            continue
-        if value == default and not (preset and key.startswith("data.")):
-            continue
-        for entry in entries:
-            if entry[0] == option_.group and not entry[1] and not option_.default and entry[3] == value:
-                entry[2].append(option_.name)
-                break
-        else:
-            entries.append((option_.group, option_.default, [option_.name], value))
-    entries.sort(key=lambda e: not e[1])   # stable: each default option first, then file order
-    return "; ".join(f"{group}={', '.join(names)}{' (default)' if is_default else ''}: {code(value)}"
-                     for group, is_default, names, value in entries)
-
-
 # --------------------------------------------------------------------------- Markdown
-
-def escape(text: str) -> str:
-    """A table cell: `|` and Markdown's emphasis characters escaped outside code spans."""
-    parts = text.replace("\n", " ").split("`")
-    for i in range(0, len(parts), 2):      # outside the code spans
-        parts[i] = parts[i].replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
-    return "`".join(parts)
-
 
 def _row_help(table: Table, row: Row) -> str:
     text = escape(rule_of(row.field_).help)
@@ -431,7 +235,7 @@ def _groups_line(table: Table, options: Dict[str, List[GroupOption]]) -> str:
 
 
 def _presets_line(conf: Path) -> str:
-    chosen = _defaults_list(conf / "train.yaml").get(PRESET_GROUP)
+    chosen = defaults_list(conf / "train.yaml").get(PRESET_GROUP)
     names = ", ".join(f"`{name}`" + (" (the default)" if name == chosen else "") for name in PRESETS)
     sampled = ", ".join(f"{name} {p.clip_len}x{p.frame_interval}" for name, p in PRESETS.items() if p.sampling())
     return (f"Presets (`model=NAME`, see [Models](../models.md#presets)): {names}. Each preset is a whole set of "
@@ -469,7 +273,7 @@ def _table_section(table: Table, options: Dict[str, List[GroupOption]], anchors:
         helps = list(table.helps)
         read_by = f"Read by: {commands_text(table.scope)}."
         if len(helps) == 1:
-            lines.append(f"{escape(_sentence(helps[0]))} {read_by}")
+            lines.append(f"{escape(sentence(helps[0]))} {read_by}")
         else:
             lines += [read_by, ""] + [f"- {commands_text(commands)}: {escape(help_)}"
                                       for help_, commands in table.helps.items()]
@@ -486,7 +290,7 @@ def _table_section(table: Table, options: Dict[str, List[GroupOption]], anchors:
         nested = []
         for key, field_ in sections(table.schema):
             anchor = anchors[(key + ".", _section_type(table.schema, key))]
-            read = _restrict(_expand(table.command), rule_of(field_))
+            read = _restrict(command_actions(table.command), rule_of(field_))
             nested.append(f"[`{key}.*`](#{anchor})" + ("" if read else " (not read)"))
         if nested:
             own += "; its sections: " + ", ".join(nested)
