@@ -19,14 +19,8 @@ from omegaconf import OmegaConf
 
 from action3d.config import DataConfig
 from action3d.data.dataset import build_dataset
-from action3d.data.decode import (
-    UPRIGHT,
-    Orientation,
-    VideoReader,
-    frame_orientation,
-    orientation_from_matrix,
-    read_all_frames,
-)
+from action3d.data.decode import VideoReader, read_all_frames
+from action3d.data.orientation import UPRIGHT, Orientation, frame_orientation, orientation_from_matrix
 from action3d.data.prepare import transcode
 from action3d.data.video_writer import write_video
 

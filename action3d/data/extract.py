@@ -74,7 +74,8 @@ def video_frames(path: str, *, short_side: Optional[int] = None, autorotate: boo
     import av
     from av.video.reformatter import VideoReformatter
 
-    from action3d.data.decode import UPRIGHT, DecodeError, describe_error, frame_orientation, open_video, output_size
+    from action3d.data.decode import DecodeError, describe_error, open_video, output_size
+    from action3d.data.orientation import UPRIGHT, frame_orientation
 
     container, stream = open_video(path, threads=1)
     try:
