@@ -52,7 +52,7 @@ def test_a_train_run_checks_each_rule_once(tmp_path, cache_dir, monkeypatch):
     them checked), and ResNet3d's constructor does not check again the arguments the config check
     passed; a direct Python call with new arguments is still checked."""
     from action3d.cli import main
-    from action3d.config import model as model_rules
+    from action3d.config import model_checks as model_rules
     from action3d.config import validation as validate
     from action3d.models import ResNet3d
 

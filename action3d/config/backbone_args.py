@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # ModelConfig fields passed unchanged to ResNet3d (and to both pathways of SlowFast); the ones
-# with rules are `action3d.config.model.RESNET3D_KEYS`.
+# with rules are `action3d.config.model_checks.RESNET3D_KEYS`.
 RESNET3D_FIELDS = (
     "depth", "stage_blocks", "pretrained2d", "in_channels", "base_channels", "num_stages",
     "spatial_strides", "temporal_strides", "dilations", "conv1_kernel", "conv1_stride",

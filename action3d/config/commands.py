@@ -15,7 +15,8 @@ from omegaconf import MISSING
 
 from action3d.config.checks import fail
 from action3d.config.data import DataConfig
-from action3d.config.model import ModelConfig, check_architecture
+from action3d.config.model import ModelConfig
+from action3d.config.model_checks import check_architecture
 from action3d.config.model_presets import register_model_presets
 from action3d.config.option import DATA_ACTIONS, Context, Rule, option, section
 from action3d.config.train import EvalConfig, InferenceConfig, OptimConfig, SchedConfig, TrainerConfig

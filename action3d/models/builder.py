@@ -8,7 +8,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from action3d.config.backbone_args import derive_slowfast_pathways, resnet3d_kwargs
-from action3d.config.model import ModelConfig, check_recognizer
+from action3d.config.model import ModelConfig
+from action3d.config.model_checks import check_recognizer
 from action3d.errors import Action3dError
 from action3d.models.families import build_head, family_options
 from action3d.models.recognizer import Recognizer

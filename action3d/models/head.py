@@ -6,7 +6,7 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from action3d.config.model import check_model_argument
+from action3d.config.model_checks import check_model_argument
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor]]
 

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from action3d.config.model import check_model_argument
+from action3d.config.model_checks import check_model_argument
 from action3d.models.conv import ConvBNAct
 
 

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from action3d.config.checks import per_stage
-from action3d.config.model import ARCH_SETTINGS, check_resnet3d
+from action3d.config.model import ARCH_SETTINGS
+from action3d.config.model_checks import check_resnet3d
 from action3d.models.blocks import BasicBlock3d, BlockType, Bottleneck3d, block_expansion, make_downsample
 from action3d.models.conv import NORM_TYPES, ConvBNAct, ConvLayer, default_act, default_norm
 from action3d.models.nonlocal_block import NonLocal3d

@@ -10,7 +10,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from action3d.config.model import check_resnet3d, check_slowfast
+from action3d.config.model import check_slowfast
+from action3d.config.model_checks import check_resnet3d
 from action3d.models.blocks import block_expansion
 from action3d.models.conv import ConvBNAct
 from action3d.models.resnet3d import ResNet3d
