@@ -82,3 +82,13 @@ def per_block(key: str, flags: Any, blocks: Sequence[int]) -> List[List[bool]]:
             fail(key, flags, "flags must be 0 or 1")
         out.append([bool(e) for e in entries])
     return out
+
+
+def hashable(value: Any) -> Any:
+    """A hashable copy of nested lists, tuples and dicts (OmegaConf containers included): the key
+    under which a check remembers the values it passed."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return ("__dict__", tuple(sorted((k, hashable(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and not isinstance(value, (str, bytes))):
+        return ("__list__", tuple(hashable(v) for v in value))
+    return value

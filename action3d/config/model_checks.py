@@ -8,7 +8,7 @@ import functools
 from types import SimpleNamespace
 from typing import Any, Dict
 
-from action3d.config.checks import ConfigError, is_int, per_block, per_stage
+from action3d.config.checks import ConfigError, hashable, is_int, per_block, per_stage
 from action3d.config.model import ModelConfig, blocks_per_stage
 from action3d.config.option import Context, check_fields
 
@@ -25,7 +25,7 @@ def check_resnet3d(*, prefix: str = "", **arguments: Any) -> Dict[str, Any]:
     take ModelConfig's defaults, as ResNet3d's own are. A set of arguments that the config check
     of this process already passed (`check_architecture`) is not checked again."""
     values = _resnet3d_values(arguments)
-    key = _freeze(values)
+    key = hashable(values)
     if key not in _CHECKED_RESNET3D:
         check_fields(ModelConfig, SimpleNamespace(arch="resnet3d", **values), prefix=prefix, keys=RESNET3D_KEYS)
         _remember(key, _normal_form(values))
@@ -74,7 +74,7 @@ def check_model_argument(name: str, value: Any) -> None:
 def check_recognizer(*, arch: Any, num_classes: Any, dropout: Any) -> None:
     """The arguments `build_model` itself reads (the backbone's are ResNet3d's own), checked by
     ModelConfig's rules, once per distinct set of values in a process."""
-    _check_recognizer(_freeze(arch), _freeze(num_classes), _freeze(dropout))
+    _check_recognizer(hashable(arch), hashable(num_classes), hashable(dropout))
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,18 +93,9 @@ def check_architecture(model: Any, ctx: Context) -> None:
     pathways = [resnet3d_kwargs(model)] if model.arch != "slowfast" else list(derive_slowfast_pathways(model))
     slow, *fast = [{k: v for k, v in pathway.items() if k in RESNET3D_KEYS} for pathway in pathways]
     values = _resnet3d_values(slow)
-    _remember(_freeze(values), _normal_form(values))
+    _remember(hashable(values), _normal_form(values))
     for pathway in fast:
         try:
             check_resnet3d(**pathway)
         except ConfigError as err:
             raise ConfigError(f"{ctx.key} (its fast pathway): {err}") from None
-
-
-def _freeze(value: Any) -> Any:
-    """A hashable copy of nested lists, tuples and dicts (OmegaConf containers included)."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return ("__dict__", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
-    if isinstance(value, (list, tuple)) or (hasattr(value, "__len__") and not isinstance(value, (str, bytes))):
-        return ("__list__", tuple(_freeze(v) for v in value))
-    return value

@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Optional, Tuple
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from action3d.config.checks import ConfigError
+from action3d.config.checks import ConfigError, hashable
 from action3d.config.commands import NOT_READ, SCHEMAS
 from action3d.config.option import Context, check_value, find_field, rule_of, sections, walk
 
@@ -229,15 +229,7 @@ def _fingerprint(cfg: Any) -> Any:
             plain = OmegaConf.to_container(cfg, resolve=False)
     else:
         plain = dataclasses.asdict(cfg)
-    return _freeze(plain)
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple, ListConfig)):
-        return ("[]", tuple(_freeze(v) for v in value))
-    return value
+    return hashable(plain)
 
 
 def forget_checked() -> None:
