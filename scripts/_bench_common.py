@@ -56,7 +56,7 @@ def machine_info() -> Dict[str, Any]:
     info: Dict[str, Any] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": _load_average(),
@@ -65,7 +65,8 @@ def machine_info() -> Dict[str, Any]:
     return info
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """/proc/cpuinfo's model name (lscpu's), else what platform says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from _bench_common import command_line, format_table, machine_info, write_json  # noqa: E402
+from _bench_common import command_line, format_table, kinetics_like_frames, machine_info, write_json  # noqa: E402
 
 from action3d.data.decode import VideoReader  # noqa: E402
 from action3d.data.prepare import prepare_dataset, prepared_name  # noqa: E402
@@ -79,35 +79,12 @@ SYNTHETIC = (SyntheticVideo("kinetics256", 340, 256, 25),
 
 # -- test videos ---------------------------------------------------------------------------------
 
-def kinetics_like_frames(video: SyntheticVideo, seed: int = 0) -> np.ndarray:
-    """Camera pan over a blurred random texture, two moving objects, sensor noise: about the
-    bitrate and motion of a Kinetics clip, so that decoding costs what it costs there."""
-    rng = np.random.default_rng(seed)
-    w, h, frames = video.width, video.height, video.seconds * video.fps
-    coarse = torch.from_numpy(rng.integers(0, 256, (3, h // 16 + 4, w // 16 + 12))).float()
-    texture = torch.nn.functional.interpolate(coarse[None], scale_factor=16, mode="bicubic")[0]
-    texture = texture.clamp(0, 255).permute(1, 2, 0).numpy()           # (H', W', 3)
-    noise = rng.normal(0, 6, (8, h, w, 3)).astype(np.float32)            # reused, rolled
-    yy, xx = np.mgrid[0:h, 0:w]
-    out = np.empty((frames, h, w, 3), np.uint8)
-    for t in range(frames):
-        dx = int(80 + 70 * np.sin(t / 40)), int(30 + 20 * np.cos(t / 55))
-        frame = texture[dx[1]:dx[1] + h, dx[0]:dx[0] + w].copy()
-        for k, colour in enumerate(([220, 40, 40], [40, 200, 90])):
-            cx = (0.2 + 0.6 * k) * w + 0.3 * w * np.sin(t / (17 + 9 * k))
-            cy = h / 2 + h / 4 * np.cos(t / (23 + 5 * k))
-            frame[(xx - cx) ** 2 + (yy - cy) ** 2 < (h / (7 + 2 * k)) ** 2] = colour
-        frame += np.roll(noise[t % 8], t, axis=1)
-        out[t] = frame.clip(0, 255)
-    return out
-
-
 def ensure_synthetic(video: SyntheticVideo, folder: Path) -> Path:
     path = video.path(folder)
     if not path.exists():  # cached: generated once per machine
         folder.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".part.mp4")
-        write_video(partial, kinetics_like_frames(video), fps=video.fps,
+        write_video(partial, kinetics_like_frames(video.width, video.height, video.seconds * video.fps), fps=video.fps,
                     gop=video.fps * video.keyframe_seconds, bframes=3)  # x264's default B-frames
         partial.rename(path)
     return path

@@ -1253,6 +1253,9 @@ def versions(device: str) -> dict[str, Any]:
 
     import torch
 
+    sys.path.insert(0, str(SCRIPTS))
+    from _bench_common import cpu_model
+
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     top: dict[str, Any] = {
         "torch": torch.__version__, "cuda": torch.version.cuda,
@@ -1301,16 +1304,6 @@ def driver_version() -> str | None:
         return None
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 # ------------------------------------------------------------------ --carry: the wheels the GPU machine lacks
 
 # What the check imports besides torch, torchvision and what the GPU machine's image has (numpy,
