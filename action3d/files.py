@@ -5,9 +5,10 @@ reports. It imports no torch; the checkpoint writer passes `torch.save` as the `
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import BinaryIO, Callable, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 Writer = Callable[[BinaryIO], None]
 
@@ -70,3 +71,21 @@ def process_exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (other processes wait for it), for making a file or
+    folder once when several processes may ask for it at once; a no-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: callers write by rename, so what they make stays consistent
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

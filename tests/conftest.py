@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import List, Optional
 
 import pytest
-from filelock import FileLock
+
+from action3d.files import exclusive_lock
 
 # In-process tests import the Optuna sweeper too; the CLI silences its SQLAlchemy notice the same way.
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
@@ -54,10 +55,10 @@ def cache_dir(tmp_path_factory) -> Path:
     return path
 
 
-def cache_lock(path: Path) -> FileLock:
+def cache_lock(path: Path):
     """Hold it while checking for and making `path` in the shared cache: another worker that
-    needs the same file waits for it instead of making it again."""
-    return FileLock(f"{path}.lock")
+    needs the same file waits for it instead of making it again (the lock synthetic sets take)."""
+    return exclusive_lock(path.with_name(path.name + ".lock"))
 
 
 def free_port() -> int:

@@ -19,7 +19,6 @@ data.train_list and data.val_list. Everything is a function of `cfg.seed`.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -36,6 +35,7 @@ from tqdm import tqdm
 from action3d.config.option import check_fields
 from action3d.data.annotation_io import write_classes_file, write_list_file
 from action3d.errors import Action3dError
+from action3d.files import exclusive_lock
 
 log = logging.getLogger("action3d.data")
 
@@ -339,30 +339,13 @@ def is_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("train.txt", "val.txt", "classes.txt"))
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path):
-    """Hold an exclusive lock on `lock_path` (other processes wait); no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the rename below still keeps the folder consistent
-        yield
-        return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _generate_once(folder: Path, cfg: Settings, progress: bool, multi_label: bool = False) -> None:
     """Make the set in `folder` unless it is there; safe when several processes call it at once
     (a lock makes the others wait, and the set is written to a temporary folder then renamed)."""
     if is_complete(folder):
         _check_kind(folder, multi_label)
         return
-    with _exclusive(folder.with_name(folder.name + ".lock")):
+    with exclusive_lock(folder.with_name(folder.name + ".lock")):
         if is_complete(folder):  # another process made it while we waited
             _check_kind(folder, multi_label)
             return
