@@ -60,6 +60,7 @@ from typing import Any
 # processes of the nvdec section (spawned) import this module with PyAV alone.
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
+sys.path.insert(0, str(SCRIPTS))  # the sections import _bench_common (lazily: it imports torch)
 DEFAULT_OUT = "bench_results/gpu_check.json"
 BATCH = 4              # clips per process and step (the CLI checks)
 TRAIN_PER_CLASS = 2    # x number of GPUs, so that every DDP process gets 4 steps
@@ -1028,7 +1029,6 @@ def section_nvdec(ctx: Context, out: dict[str, Any]) -> None:
         import av
     except ImportError as err:
         raise Skip(f"PyAV is not importable ({err}): install the carried wheels (--carry)") from None
-    sys.path.insert(0, str(SCRIPTS))
     from _bench_common import write_test_video
 
     folder = ctx.work / "nvdec"
@@ -1079,7 +1079,6 @@ def section_loader(ctx: Context, out: dict[str, Any]) -> None:
         import hydra  # noqa: F401
     except ImportError as err:
         raise Skip(f"{err.name} is not importable: install the carried wheels (--carry)") from None
-    sys.path.insert(0, str(SCRIPTS))
     import bench_pipeline as bp
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -1252,8 +1251,6 @@ def versions(device: str) -> dict[str, Any]:
     import platform
 
     import torch
-
-    sys.path.insert(0, str(SCRIPTS))
     from _bench_common import cpu_model
 
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
