@@ -13,16 +13,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from options_compose import compose
-from synthetic_subsets import single_thread  # noqa: F401  (autouse: one torch thread in this module)
+from synthetic_subsets import single_thread, synthetic_root  # noqa: F401  (single_thread: autouse, one torch thread)
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from action3d.commands import data as data_command
 from action3d.commands._hydra import compose_config
-from action3d.config import SyntheticConfig
 from action3d.data import extract as extract_module
 from action3d.data.decode import VideoReader
 from action3d.data.extract import FAILURES_FILE, RECORD_FILE
-from action3d.data.synthetic import synthetic_folder_name
 from action3d.data.video_writer import write_video
 from action3d.engine.train import Trainer
 from action3d.errors import Action3dError
@@ -65,8 +63,7 @@ def test_extract_writes_mmaction2_folders_lists_and_classes(extracted, capsys):
 
 
 def test_the_frames_are_the_videos_frames(extracted, cache_dir):
-    settings = SyntheticConfig(num_classes=2, train_per_class=2, val_per_class=1, num_frames=8, size=32)   # TINY
-    source = cache_dir / synthetic_folder_name(settings) / "train" / "move_left" / "move_left_0001.mp4"
+    source = synthetic_root(TINY) / "train" / "move_left" / "move_left_0001.mp4"
     with VideoReader(source) as reader:
         video = reader.read(range(8))                                          # (C, T, H, W)
     written = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in extract_module.video_frames(str(source))], 1)
