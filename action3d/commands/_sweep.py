@@ -157,7 +157,10 @@ def _check_optuna_space(override: Any) -> None:
         return
     try:
         create_optuna_distribution_from_override(override)
-    except Exception as err:  # optuna's ValueError, the plugin's assertions and NotImplementedError
+    # What the builder raises for a space it cannot take: optuna's ValueError (bounds, log scale),
+    # the plugin's assertions and NotImplementedError (a sweep kind Optuna has no distribution for),
+    # TypeError for values of the wrong kind. Anything else is a defect and goes up as it is.
+    except (ValueError, TypeError, AssertionError, NotImplementedError) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         raise Action3dError(f"{override.input_line}: not a search space Optuna accepts: {reason}") from None
 
