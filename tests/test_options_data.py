@@ -381,4 +381,7 @@ def test_synthetic_keys_change_the_generated_set(tmp_path, capsys, base_synth, k
     if key == "seed":  # the same file, other pixels
         assert got["first"] == base["first"] and not torch.equal(got["frames"], base["frames"])
     elif key in ("num_classes", "train_per_class", "val_per_class"):  # the same video, more of them
-        assert torch.equal(got["frames"], base["frames"])
+        # The same rendered frames; x264 does not always encode them to the same bytes (see
+        # synthetic.write_mp4), so the decoded pixels may differ by a few levels. Another seed's
+        # video differs by ~40 levels on average.
+        assert (got["frames"].float() - base["frames"].float()).abs().mean() < 2.0
