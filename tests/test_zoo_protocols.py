@@ -17,7 +17,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from action3d.data.decode import StreamTiming
 from action3d.data.sampling import (
     NoFullWindow,
     ResampledReader,
@@ -25,6 +24,7 @@ from action3d.data.sampling import (
     protocol_clip_indices,
     resample_indices,
 )
+from action3d.data.stream_timing import StreamTiming
 from action3d.data.test_transforms import ZooViews, protocol_boxes, protocol_frame_size
 
 pytestmark = pytest.mark.filterwarnings("ignore:There aren't enough frames:UserWarning")

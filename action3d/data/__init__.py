@@ -13,7 +13,7 @@ _EXPORTS = {
     "normalize": "transforms", "build_train_transform": "train_transforms", "build_test_transform": "test_transforms",
     "load_split": "annotations", "has_split": "annotations", "read_list_file": "annotations",
     "write_list_file": "annotations", "read_classes_file": "annotations", "write_classes_file": "annotations",
-    "VideoDataset": "dataset", "DatasetBrokenError": "dataset", "build_dataset": "dataset",
+    "VideoDataset": "dataset", "DatasetBrokenError": "load_failures", "build_dataset": "dataset",
     "make_synthetic": "synthetic", "ensure_synthetic": "synthetic",
     "check_dataset": "check", "CheckReport": "check",
     "VideoReader": "decode", "DecodeError": "decode", "read_all_frames": "decode",

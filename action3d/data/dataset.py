@@ -10,20 +10,17 @@ several give `(V,C,T,H,W)` with V = num_clips * num_crops (clip-major).
 Bad input never stops a run: a file that cannot be decoded is, in training (`on_error="replace"`),
 replaced by another sample drawn with the worker's seeded generator, and in evaluation
 (`on_error="mark"`) returned as a zero clip with label -1 (a row of -1.0 under multi-label).
-Either way the failure is appended to a small file that every process (data-loader workers
-included) can write and that the main process reads back with `drain_failures()`, which also
-logs each bad file once (logger "action3d.data"). If more than `max_fail_ratio` of the first 50
-files a process tries fail (or, in training, 20 in a row), it raises `DatasetBrokenError` naming
-the dataset root and a few failing files.
+Either way the failure is appended to a small file (`action3d.data.load_failures.FailureLog`)
+that every process (data-loader workers included) can write and that the main process reads
+back with `drain_failures()`, which also logs each bad file once (logger "action3d.data"). If
+more than `max_fail_ratio` of the first 50 files a process tries fail (or, in training, 20 in a
+row), it raises `DatasetBrokenError` naming the dataset root and a few failing files.
 """
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
-import tempfile
-import weakref
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,6 +29,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from action3d.data.formats.rawframes import DEFAULT_FILENAME_TMPL, DEFAULT_START_INDEX
 from action3d.data.index import as_sample_index
+from action3d.data.load_failures import DatasetBrokenError, FailureLog
 from action3d.data.sampling import VARIABLE_VIEWS, NoFullWindow, at_frame_rate, protocol_clip_indices, sample_frames
 from action3d.errors import Action3dError
 
@@ -43,66 +41,6 @@ log = logging.getLogger("action3d.data")
 FAIL_WINDOW = 50  # the share of failures is judged on the first files tried
 EXCLUDED = "excluded: "  # a failure record's reason starts with it: the protocol scores no view of the video
 MAX_ATTEMPTS = 20  # per item in training: the item itself and up to 19 replacements
-
-
-class DatasetBrokenError(Action3dError):
-    """Most files of a dataset fail to decode: a wrong root, a wrong list, or a broken disk.
-
-    A DataLoader worker's exception is re-raised in the main process as
-    `DatasetBrokenError("Caught DatasetBrokenError in DataLoader worker ...<traceback>")`; the
-    constructor recovers the original one-line message from that text so `str(err)` stays useful.
-    """
-
-    def __init__(self, message: str):
-        self.worker_traceback: Optional[str] = None
-        marker = f"{type(self).__name__}: "
-        if "Original Traceback" in message and marker in message:
-            self.worker_traceback = message
-            message = message.rstrip().rsplit(marker, 1)[1].strip()
-        super().__init__(message)
-
-
-class FailureLog:
-    """Append-only record of `(path, reason)` failures, shared by the processes of a data loader.
-
-    Each record is one `os.write` of one line to a file opened with O_APPEND, which the kernel
-    keeps whole even when workers write at once. Unlike a queue, nothing blocks or is lost when the
-    main process drains late, and it works with fork and spawn start methods alike.
-    """
-
-    def __init__(self):
-        fd, self.path = tempfile.mkstemp(prefix="action3d-failures-", suffix=".jsonl")
-        os.close(fd)
-        self._offset = 0
-        weakref.finalize(self, _remove_if_owner, self.path, os.getpid())
-
-    def record(self, path: str, reason: str) -> None:
-        line = (json.dumps([path, reason]) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-
-    def drain(self) -> List[Tuple[str, str]]:
-        """Records written since the last drain (complete lines only)."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        data = data[:data.rfind(b"\n") + 1]
-        self._offset += len(data)
-        return [tuple(json.loads(line)) for line in data.splitlines()]
-
-
-def _remove_if_owner(path: str, owner_pid: int) -> None:
-    if os.getpid() == owner_pid:  # forked workers inherit the finalizer; only the creator deletes
-        try:
-            os.remove(path)
-        except OSError:
-            pass
 
 
 class VideoDataset(Dataset):

@@ -26,17 +26,17 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
 
 import av
 import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 
+from action3d.data.h264 import h264_length_size, is_nonreference_h264
 from action3d.data.orientation import UPRIGHT, Orientation, frame_orientation
+from action3d.data.stream_timing import StreamTiming
 from action3d.errors import Action3dError
 
 # Containers whose packet timestamps follow decode order: with B-frames their pts are not
@@ -58,59 +58,6 @@ def shared_reformatter() -> VideoReformatter:
     if not hasattr(_per_thread, "reformatter"):
         _per_thread.reformatter = VideoReformatter()
     return _per_thread.reformatter
-
-
-def h264_length_size(stream) -> int | None:
-    """NAL length-prefix size of an H.264 stream stored AVCC-style (MP4, MKV), else None."""
-    extradata = stream.codec_context.extradata
-    if stream.codec_context.name != "h264" or not extradata or extradata[0] != 1:
-        return None  # not H.264, or Annex-B start codes (MPEG-TS, raw .h264)
-    return (extradata[4] & 3) + 1
-
-
-def is_nonreference_h264(data: memoryview, length_size: int) -> bool:
-    """True when no slice of this AVCC packet is a reference picture (nal_ref_idc == 0 in every
-    slice NAL), so that no other frame needs it decoded: x264's non-reference B-frames."""
-    position, has_slice = 0, False
-    while position + length_size < len(data):
-        size = int.from_bytes(data[position:position + length_size], "big")
-        header = data[position + length_size]
-        if 1 <= header & 0x1F <= 5:  # coded slice (non-IDR or IDR)
-            if header & 0x60:
-                return False
-            has_slice = True
-        position += length_size + size
-    return has_slice
-
-
-@dataclass(frozen=True)
-class StreamTiming:
-    """When each frame of a video is shown: `pts` (presentation order, in `time_base` units), the
-    stream's `start_pts` (its start_time) and its declared `duration_pts` (None when the container
-    has none)."""
-
-    pts: np.ndarray
-    time_base: Fraction
-    start_pts: int
-    duration_pts: Optional[int]
-
-    @classmethod
-    def constant(cls, num_frames: int, fps: float) -> StreamTiming:
-        """Frames `1 / fps` apart from 0 (a frame folder, or a stream without usable timestamps)."""
-        rate = Fraction(fps).limit_denominator(100_000)
-        return cls(pts=np.arange(num_frames, dtype=np.int64), time_base=1 / rate, start_pts=0,
-                   duration_pts=num_frames)
-
-    def seconds(self) -> np.ndarray:
-        """Each frame's time in seconds after the stream's start (float64)."""
-        return (self.pts - self.start_pts).astype(np.float64) * float(self.time_base)
-
-    def is_constant_rate(self) -> bool:
-        """Whether the frames are evenly spaced (to a tick, or 1% of a frame: container rounding)."""
-        if len(self.pts) < 3:
-            return True
-        gaps = np.diff(self.pts)
-        return int(gaps.max() - gaps.min()) <= max(1, int(0.01 * float(np.median(gaps))))
 
 
 class DecodeError(Action3dError):

@@ -127,7 +127,7 @@ class ResampledReader:
 
     @property
     def timing(self):
-        from action3d.data.decode import StreamTiming
+        from action3d.data.stream_timing import StreamTiming
 
         return StreamTiming.constant(self.num_frames, self.fps)
 
@@ -155,7 +155,7 @@ def at_frame_rate(reader, target_fps: Optional[float]):
 def timing_of(reader):
     """When each frame of `reader` is shown: its own `timing` (a video's timestamps), else a constant
     rate from `.fps` (a frame folder: data.fps)."""
-    from action3d.data.decode import StreamTiming
+    from action3d.data.stream_timing import StreamTiming
 
     timing = getattr(reader, "timing", None)
     return timing if timing is not None else StreamTiming.constant(reader.num_frames, reader.fps)

@@ -49,8 +49,9 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from action3d.data.annotation_io import SHARD_INDEX_FILE, Label, read_shard_index
-from action3d.data.dataset import MAX_ATTEMPTS, DatasetBrokenError, VideoDataset
+from action3d.data.dataset import MAX_ATTEMPTS, VideoDataset
 from action3d.data.index import SampleIndex
+from action3d.data.load_failures import DatasetBrokenError
 from action3d.data.shard_pack import VIDEO_SUFFIXES, sample_key
 from action3d.errors import Action3dError
 
